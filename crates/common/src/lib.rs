@@ -1,0 +1,28 @@
+//! standby-common: the concerns that two or more standby tools share, each in one place.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`exit`] | the exit-code contract (0/1/2/3/4) and an error that carries its code |
+//! | [`config`] | the one TOML file, a section per tool, secrets from env or `*-file` keys |
+//! | [`cli`] | the global flags every binary shares |
+//! | [`output`] | human text or `--json`, logs on stderr, progress bars only on a TTY |
+//! | [`probe`] | HTTP(S), TCP and PostgreSQL checks with timeouts and expectations |
+//! | [`state`] | the per-tool state dir, atomic writes, the run lock |
+//! | [`exec`] | running external programs with a timeout |
+//! | [`notify`] | alerts to webhooks, Slack, ntfy, healthchecks pings or a command |
+//! | [`retry`] | bounded retries with exponential backoff and jitter |
+//! | [`duration`] | human durations (`500ms`, `30s`, `2h`) in config and flags |
+
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod exec;
+pub mod exit;
+pub mod notify;
+pub mod output;
+pub mod probe;
+pub mod retry;
+pub mod secret;
+pub mod state;
+
+pub use exit::{Code, CodedResult};

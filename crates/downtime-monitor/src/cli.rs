@@ -1,0 +1,33 @@
+//! Command line of downtime-monitor: the shared global flags; the tool's commands come with its issue.
+
+use clap::Parser;
+use standby_common::cli::{print_effective_config, GlobalArgs};
+use standby_common::Code;
+
+use crate::config::Config;
+
+const EXAMPLES: &str = "Examples:
+  # check the config file a cron job will use, before it runs at 3 a.m.
+  downtime-monitor --check-config --config /etc/standby/standby.toml
+  # the same, as JSON, for a CI step
+  downtime-monitor --check-config --json";
+
+/// uptime checks from cron or as a daemon, outage history, reports and alerts.
+#[derive(Debug, Parser)]
+#[command(name = "downtime-monitor", version, after_help = EXAMPLES, arg_required_else_help = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Parse the process arguments and run.
+pub fn main() -> anyhow::Result<Code> {
+    run(Cli::parse())
+}
+
+/// Run with parsed arguments.
+pub fn run(cli: Cli) -> anyhow::Result<Code> {
+    let ctx = cli.global.start("downtime-monitor")?;
+    let config: Config = ctx.section()?;
+    print_effective_config(&ctx, &config)
+}

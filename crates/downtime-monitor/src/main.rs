@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    standby_common::exit::main(downtime_monitor::cli::main)
+}

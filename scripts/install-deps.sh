@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs every Debian package the standby tools and their tests need, on a fresh
+# Debian 12 machine. Idempotent: packages already present are skipped by apt, and
+# no system service is started (the tests start their own servers on loopback).
+set -euo pipefail
+
+packages=(
+  # PostgreSQL 15: server (initdb, pg_ctl, pg_basebackup, pg_rewind) and client
+  postgresql-15 postgresql-client-15
+  # nginx with a private prefix, for blue-green and smoke-test tests
+  nginx-light
+  # PowerDNS authoritative with the sqlite3 backend and dig to check answers
+  pdns-server pdns-backend-sqlite3 sqlite3 dnsutils
+  # offsite copy and the restic anchor for backup-sync
+  rclone restic
+  # load generator for the deploy benchmark
+  wrk
+  # the harness runs postgres as an unprivileged user (runuser) and needs these
+  util-linux passwd procps ca-certificates openssl curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # policy-rc.d: never start a system service while installing (no init runs here anyway).
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# postgres refuses to run as root: the test harness runs it as this user.
+if ! id standby-test >/dev/null 2>&1; then
+  useradd --create-home --shell /bin/sh standby-test
+fi
+
+for bin in nginx pdns_server dig rclone restic sqlite3 /usr/lib/postgresql/15/bin/initdb; do
+  command -v "$bin" >/dev/null 2>&1 || { echo "install-deps: $bin still missing" >&2; exit 1; }
+done
+echo "install-deps: ok"

@@ -1,0 +1,1 @@
+//! The test harness: real servers on loopback (filled in next).
