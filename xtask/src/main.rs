@@ -1,1 +1,48 @@
-fn main() {}
+//! Project automation, in Rust rather than shell: `cargo xtask <command>`.
+//!
+//! - `ci`    — what CI runs: fmt check, clippy -D warnings, every test against real servers
+//! - `e2e`   — only the end-to-end tests (the real-server harness and cross-tool scenarios)
+//! - `bench` — benchmarks side by side with the tools users would pick instead
+//! - `demo`  — try standby on this machine against local servers
+//! - `dist`  — release binaries in target/dist with SHA-256 sums
+
+mod bench;
+mod ci;
+mod demo;
+mod run;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <ci|e2e|bench [NAME...]|demo|dist>
+
+  ci     fmt check, clippy -D warnings, all tests (real servers; run scripts/install-deps.sh first)
+  e2e    end-to-end tests only
+  bench  benchmarks, side by side with the alternative; writes target/bench/report.json
+  demo   try it: start a local app and check it with the standby tools
+  dist   release binaries and SHA256SUMS in target/dist";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::ci(),
+        Some("e2e") => ci::e2e(),
+        Some("bench") => bench::bench(&args[1..]),
+        Some("demo") => demo::demo(),
+        Some("dist") => ci::dist(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

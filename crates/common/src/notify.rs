@@ -295,7 +295,7 @@ impl Notifier {
             && self
                 .tools
                 .as_ref()
-                .is_none_or(|t| t.iter().any(|t| *t == event.tool))
+                .is_none_or(|t| t.contains(&event.tool))
     }
 
     /// Kind and host, never the full URL.

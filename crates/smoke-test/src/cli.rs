@@ -1,23 +1,129 @@
-//! Command line of smoke-test: the shared global flags; the tool's commands come with its issue.
+//! Command line: suite files or the ad-hoc `--url` form, flags merged with the `[smoke-test]`
+//! config section into [`RunOptions`], the report printed or written, the exit code.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use standby_common::cli::{print_effective_config, GlobalArgs};
-use standby_common::Code;
+use standby_common::duration::HumanDuration;
+use standby_common::exit::{self, Code};
+use standby_common::probe::http::TlsOptions;
+use standby_common::probe::StatusSet;
+use standby_common::state::write_atomic;
 
 use crate::config::Config;
+use crate::suite::{Check, Suite};
+use crate::{exit_code, Format, RunOptions};
 
 const EXAMPLES: &str = "Examples:
-  # check the config file a cron job will use, before it runs at 3 a.m.
-  smoke-test --check-config --config /etc/standby/standby.toml
-  # the same, as JSON, for a CI step
-  smoke-test --check-config --json";
+  # after a deploy, check the idle colour before switching nginx to it
+  smoke-test deploy/smoke.toml --base-url http://127.0.0.1:3002
+  # in CI: 8 checks at a time, a JUnit report for the test tab, retries while the app warms up
+  smoke-test smoke.toml --base-url https://staging.example.com --jobs 8 --retries 3 \\
+      --format junit --output smoke-junit.xml
+  # one URL, no suite file
+  smoke-test --url https://example.com/health --expect-status 200 --expect-body ok --max-latency 500ms
+  # the origin behind Cloudflare, by IP, with its real host name and certificate
+  smoke-test smoke.toml --base-url https://app.example.com --resolve app.example.com:203.0.113.10
 
-/// declarative HTTP checks after a deploy, with CI-friendly reports.
+Exit codes: 0 all checks passed, 1 a check failed, 2 bad suite file or flags (nothing was sent),
+4 nothing answered at all (connection refused, name not resolved).";
+
+/// Declarative HTTP checks after a deploy, with CI-friendly reports.
 #[derive(Debug, Parser)]
 #[command(name = "smoke-test", version, after_help = EXAMPLES, arg_required_else_help = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+
+    /// Suite files ([[check]] entries); checks of all files share one --jobs pool
+    #[arg(value_name = "SUITE.toml")]
+    pub suites: Vec<PathBuf>,
+
+    /// Base URL joined with each check's `path`
+    #[arg(long, env = "STANDBY_SMOKE_TEST_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// Requests in flight at most [default: 4]
+    #[arg(long, short = 'j', env = "STANDBY_SMOKE_TEST_JOBS", value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Retries for checks that set none [default: 0]
+    #[arg(long, env = "STANDBY_SMOKE_TEST_RETRIES", value_name = "N")]
+    pub retries: Option<u32>,
+
+    /// First delay between retries, doubling each time [default: 500ms]
+    #[arg(long, env = "STANDBY_SMOKE_TEST_RETRY_DELAY", value_name = "DUR")]
+    pub retry_delay: Option<HumanDuration>,
+
+    /// Whole-request timeout for checks that set none [default: 10s]
+    #[arg(long, env = "STANDBY_SMOKE_TEST_TIMEOUT", value_name = "DUR")]
+    pub timeout: Option<HumanDuration>,
+
+    /// Report format [default: human; json with --json]
+    #[arg(long, value_enum, env = "STANDBY_SMOKE_TEST_FORMAT")]
+    pub format: Option<Format>,
+
+    /// Write the report to FILE (a summary still goes to stdout unless -q)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Set a {{variable}} (repeatable): --var user=demo
+    #[arg(long = "var", value_name = "K=V", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+
+    /// Accept any TLS certificate (never the default)
+    #[arg(long, env = "STANDBY_SMOKE_TEST_INSECURE")]
+    pub insecure: bool,
+
+    /// Trust this PEM CA bundle too (a private CA, a self-signed origin)
+    #[arg(long, env = "STANDBY_SMOKE_TEST_CACERT", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Follow redirects (up to 10) for checks that do not say
+    #[arg(long, env = "STANDBY_SMOKE_TEST_FOLLOW_REDIRECTS")]
+    pub follow_redirects: bool,
+
+    /// Connect to IP for HOST, keeping the name for TLS and Host (repeatable): HOST:IP
+    #[arg(long, value_name = "HOST:IP", value_parser = parse_resolve)]
+    pub resolve: Vec<(String, IpAddr)>,
+
+    /// Ad-hoc check of one URL instead of suite files
+    #[arg(long, value_name = "URL", conflicts_with = "suites")]
+    pub url: Option<String>,
+
+    /// Ad-hoc: accepted status (200, 2xx, 200-299, lists) [default: 2xx]
+    #[arg(long, value_name = "STATUS", requires = "url")]
+    pub expect_status: Option<StatusSet>,
+
+    /// Ad-hoc: the body must contain this text
+    #[arg(long, value_name = "TEXT", requires = "url")]
+    pub expect_body: Option<String>,
+
+    /// Ad-hoc: the answer must come within this time
+    #[arg(long, value_name = "DUR", requires = "url")]
+    pub max_latency: Option<HumanDuration>,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected K=V, got {s:?}"))?;
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
+fn parse_resolve(s: &str) -> Result<(String, IpAddr), String> {
+    let (host, ip) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected HOST:IP, got {s:?}"))?;
+    let ip = ip
+        .trim_matches(['[', ']'])
+        .parse()
+        .map_err(|_| format!("{ip:?} is not an IP address"))?;
+    Ok((host.to_string(), ip))
 }
 
 /// Parse the process arguments and run.
@@ -29,5 +135,75 @@ pub fn main() -> anyhow::Result<Code> {
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     let ctx = cli.global.start("smoke-test")?;
     let config: Config = ctx.section()?;
-    print_effective_config(&ctx, &config)
+    let format = cli
+        .format
+        .or(cli.global.json.then_some(Format::Json))
+        .or(config.format)
+        .unwrap_or(Format::Human);
+    let opts = RunOptions {
+        base_url: cli.base_url.clone().or(config.base_url.clone()),
+        jobs: cli.jobs.or(config.jobs).unwrap_or(4),
+        retries: cli.retries.or(config.retries).unwrap_or(0),
+        retry_delay: cli
+            .retry_delay
+            .or(config.retry_delay)
+            .map(HumanDuration::get)
+            .unwrap_or(Duration::from_millis(500)),
+        timeout: cli
+            .timeout
+            .or(config.timeout)
+            .map(HumanDuration::get)
+            .unwrap_or(Duration::from_secs(10)),
+        tls: TlsOptions {
+            ca_file: cli.cacert.clone().or(config.cacert.clone()),
+            insecure: cli.insecure || config.insecure.unwrap_or(false),
+        },
+        follow_redirects: cli.follow_redirects || config.follow_redirects.unwrap_or(false),
+        resolve: cli.resolve.clone(),
+    };
+    if ctx.check_config {
+        return print_effective_config(&ctx, &config);
+    }
+    if opts.jobs == 0 {
+        return Err(exit::error(Code::Usage, "--jobs must be at least 1"));
+    }
+    let vars: BTreeMap<String, String> = cli.vars.iter().cloned().collect();
+    let suites = match &cli.url {
+        Some(url) => vec![Suite::single(ad_hoc(&cli, url)?)],
+        None if cli.suites.is_empty() => {
+            return Err(exit::error(
+                Code::Usage,
+                "no suite file given: pass SUITE.toml... or --url URL",
+            ));
+        }
+        None => cli
+            .suites
+            .iter()
+            .map(|p| Suite::load(p, &vars))
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let report = crate::run_blocking(&suites, &opts)?;
+    let code = exit_code(&report);
+    let rendered = format.render(&report);
+    match &cli.output {
+        Some(path) => {
+            write_atomic(path, rendered.as_bytes())?;
+            if !(ctx.output.quiet && code == Code::Ok) {
+                print!("{report}");
+            }
+        }
+        None if format == Format::Human => ctx.output.report(&report, code)?,
+        None => print!("{rendered}"),
+    }
+    Ok(code)
+}
+
+fn ad_hoc(cli: &Cli, url: &str) -> anyhow::Result<Check> {
+    let mut check = Check::get(url, url).map_err(|e| exit::error(Code::Usage, e))?;
+    if let Some(s) = &cli.expect_status {
+        check.expect.status = s.clone();
+    }
+    check.expect.body_contains.extend(cli.expect_body.clone());
+    check.expect.max_latency = cli.max_latency.map(HumanDuration::get);
+    Ok(check)
 }

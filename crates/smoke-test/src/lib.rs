@@ -1,8 +1,54 @@
-//! smoke-test: declarative HTTP checks after a deploy, with CI-friendly reports.
+//! smoke-test: declarative HTTP checks after a deploy, with reports for CI.
 //!
-//! Planned: `smoke-test SUITE.toml...` and the ad-hoc `--url` form.
-//! Today the binary reads and validates its section of the standby config
-//! (`--check-config`); the commands land with the tool's own issue.
+//! A library first: [`Suite::load`] reads and validates a suite file, [`run`] (or
+//! [`run_blocking`]) runs suites and returns a [`Report`]; blue-green-deploy calls these
+//! in-process against the idle colour. The binary is a thin front ([`cli`]).
 
 pub mod cli;
 pub mod config;
+pub mod expect;
+pub mod report;
+pub mod runner;
+pub mod suite;
+pub mod template;
+
+pub use report::Report;
+pub use runner::{run, run_blocking, RunOptions};
+pub use suite::Suite;
+
+use standby_common::Code;
+
+/// Report formats.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    Human,
+    Json,
+    Junit,
+    Tap,
+}
+
+impl Format {
+    /// Render a report in this format.
+    pub fn render(self, report: &Report) -> String {
+        match self {
+            Format::Human => report.to_string(),
+            Format::Json => serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
+            Format::Junit => report::junit::render(report),
+            Format::Tap => report::tap::render(report),
+        }
+    }
+}
+
+/// The exit code of a report: 0 all passed, 4 nothing answered at all, 1 otherwise.
+pub fn exit_code(report: &Report) -> Code {
+    if report.ok {
+        Code::Ok
+    } else if report.unreachable {
+        Code::Unavailable
+    } else {
+        Code::Failed
+    }
+}

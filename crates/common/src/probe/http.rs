@@ -227,13 +227,10 @@ fn classify(e: &reqwest::Error) -> (Failure, String) {
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
     {
         Failure::Tls
-    } else if e.is_redirect() {
-        Failure::Protocol
-    } else if e.is_connect() {
+    } else if e.is_connect() && !e.is_redirect() {
         Failure::Unreachable
-    } else if e.is_builder() {
-        Failure::Protocol
     } else {
+        // Redirect loops, malformed answers, bodies cut off mid-way.
         Failure::Protocol
     };
     (failure, text)

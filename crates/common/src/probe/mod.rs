@@ -64,7 +64,7 @@ impl ProbeResult {
     pub fn pass(latency: Duration) -> Self {
         ProbeResult {
             ok: true,
-            latency_ms: ms(latency),
+            latency_ms: ms_of(latency),
             failure: None,
             error: None,
             status: None,
@@ -74,7 +74,7 @@ impl ProbeResult {
     pub fn fail(latency: Duration, failure: Failure, error: impl Into<String>) -> Self {
         ProbeResult {
             ok: false,
-            latency_ms: ms(latency),
+            latency_ms: ms_of(latency),
             failure: Some(failure),
             error: Some(error.into()),
             status: None,
@@ -92,7 +92,8 @@ impl fmt::Display for ProbeResult {
     }
 }
 
-pub(crate) fn ms(d: Duration) -> f64 {
+/// Milliseconds with two decimals, as reports show latency.
+pub fn ms_of(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0
 }
 

@@ -1,0 +1,94 @@
+//! JUnit XML, as GitLab, Jenkins and GitHub test reporters read it: one `<testsuite>` per
+//! suite file, one `<testcase>` per check, a `<failure>` with a one-line message and the
+//! details (every unmet expectation, the URL, a body excerpt) as its text.
+
+use std::fmt::Write;
+
+use super::{CheckResult, Report};
+
+pub fn render(report: &Report) -> String {
+    let mut suites: Vec<(&str, Vec<&CheckResult>)> = Vec::new();
+    for c in &report.checks {
+        match suites.iter_mut().find(|(name, _)| *name == c.suite) {
+            Some((_, list)) => list.push(c),
+            None => suites.push((&c.suite, vec![c])),
+        }
+    }
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"smoke-test\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{:.3}\">",
+        report.total,
+        report.failed,
+        report.duration_ms / 1000.0
+    );
+    for (name, checks) in suites {
+        let failures = checks.iter().filter(|c| !c.ok).count();
+        let time: f64 = checks.iter().map(|c| c.latency_ms).sum::<f64>() / 1000.0;
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{time:.3}\">",
+            escape(name),
+            checks.len()
+        );
+        for c in checks {
+            let _ = write!(
+                out,
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
+                escape(&c.name),
+                escape(name),
+                c.latency_ms / 1000.0
+            );
+            if c.ok {
+                out.push_str("/>\n");
+                continue;
+            }
+            let message = c
+                .failures
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "failed".into());
+            let mut details = format!("{} {}\n", c.method, c.url);
+            if c.line > 0 {
+                let _ = writeln!(details, "at {}:{}", c.suite, c.line);
+            }
+            for f in &c.failures {
+                let _ = writeln!(details, "- {f}");
+            }
+            if let Some(b) = &c.body_excerpt {
+                let _ = writeln!(details, "body: {b}");
+            }
+            let kind = c
+                .failure
+                .map(|f| f.to_string())
+                .unwrap_or_else(|| "failed".into());
+            let _ = write!(
+                out,
+                ">\n      <failure message=\"{}\" type=\"{kind}\">{}</failure>\n    </testcase>\n",
+                escape(&message),
+                escape(&details)
+            );
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// Escape text for XML attributes and content; characters XML 1.0 cannot hold are dropped.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(ch),
+            c if (c as u32) < 0x20 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,333 @@
+//! Running suites: every check is a task; a check that uses captures waits for the checks
+//! that define them, and at most `jobs` requests are in flight at once. Each check is retried
+//! up to its retry count with backoff (an app that is still warming up after a deploy), and
+//! can never hang past its timeout.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use standby_common::exit::{self, Code};
+use standby_common::probe::http::{
+    self, ClientOptions, FetchError, HttpResponse, Request, TlsOptions,
+};
+use standby_common::probe::Failure;
+use standby_common::retry::Backoff;
+use tokio::sync::{watch, Semaphore};
+
+use crate::expect;
+use crate::report::{CheckResult, Report};
+use crate::suite::{Body, Check, Suite, Target};
+
+/// How to run: the CLI flags and config merged.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Joined with each check's `path` (overrides a suite's `[defaults] base-url`).
+    pub base_url: Option<String>,
+    /// Requests in flight at most.
+    pub jobs: usize,
+    /// Default retries for checks that set none.
+    pub retries: u32,
+    pub retry_delay: Duration,
+    /// Default whole-request timeout for checks that set none.
+    pub timeout: Duration,
+    pub tls: TlsOptions,
+    pub follow_redirects: bool,
+    /// Pin host names to IPs (`--resolve host:ip`).
+    pub resolve: Vec<(String, IpAddr)>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            base_url: None,
+            jobs: 4,
+            retries: 0,
+            retry_delay: Duration::from_millis(500),
+            timeout: Duration::from_secs(10),
+            tls: TlsOptions::default(),
+            follow_redirects: false,
+            resolve: Vec::new(),
+        }
+    }
+}
+
+/// What a finished check hands to the checks that depend on it.
+#[derive(Debug, Default)]
+struct Outcome {
+    captures: BTreeMap<String, String>,
+    ok: bool,
+}
+
+type Slot = watch::Receiver<Option<Arc<Outcome>>>;
+
+/// Run suites from synchronous code (blue-green-deploy, tests).
+pub fn run_blocking(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(suites, opts))
+}
+
+/// Run every check of every suite and report. Errors are setup errors only (no base URL for
+/// a `path` check, an unreadable CA file): then no request was sent.
+pub async fn run(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> {
+    for suite in suites {
+        if let Some(c) = suite
+            .checks
+            .iter()
+            .find(|c| matches!(c.target, Target::Path(_)))
+        {
+            if opts.base_url.is_none() && suite.base_url.is_none() {
+                return Err(exit::error(
+                    Code::Usage,
+                    format!(
+                        "{}:{}: check {:?} has a `path` but no base URL was given: pass --base-url URL (or set base-url in [defaults])",
+                        suite.display_name(),
+                        c.line,
+                        c.name
+                    ),
+                ));
+            }
+        }
+    }
+    let client_opts = |follow| ClientOptions {
+        tls: opts.tls.clone(),
+        timeout: opts.timeout,
+        follow_redirects: follow,
+        resolve: opts.resolve.clone(),
+    };
+    let clients = Arc::new([
+        http::client(&client_opts(false))?,
+        http::client(&client_opts(true))?,
+    ]);
+    let limit = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut order = 0usize;
+    for suite in suites {
+        let base = opts.base_url.clone().or_else(|| suite.base_url.clone());
+        let mut slots: Vec<Slot> = Vec::new();
+        for check in &suite.checks {
+            let (tx, rx) = watch::channel(None);
+            let deps: Vec<(usize, Slot)> = check
+                .depends_on
+                .iter()
+                .map(|&i| (i, slots[i].clone()))
+                .collect();
+            slots.push(rx);
+            let job = Job {
+                order,
+                suite_name: suite.display_name(),
+                check: check.clone(),
+                vars: suite.vars.clone(),
+                base: base.clone(),
+                clients: clients.clone(),
+                limit: limit.clone(),
+                opts: opts.clone(),
+                dep_names: check
+                    .depends_on
+                    .iter()
+                    .map(|&i| suite.checks[i].name.clone())
+                    .collect(),
+            };
+            order += 1;
+            tasks.spawn(async move {
+                let (result, outcome) = job.run(deps).await;
+                let _ = tx.send(Some(Arc::new(outcome)));
+                result
+            });
+        }
+    }
+    let mut results = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        results.push(done?);
+    }
+    results.sort_by_key(|r| r.order);
+    Ok(Report::new(results, started.elapsed()))
+}
+
+struct Job {
+    order: usize,
+    suite_name: String,
+    check: Check,
+    vars: BTreeMap<String, String>,
+    base: Option<String>,
+    clients: Arc<[reqwest::Client; 2]>,
+    limit: Arc<Semaphore>,
+    opts: RunOptions,
+    dep_names: Vec<String>,
+}
+
+impl Job {
+    async fn run(self, deps: Vec<(usize, Slot)>) -> (CheckResult, Outcome) {
+        let mut vars = self.vars.clone();
+        for ((_, mut slot), dep_name) in deps.into_iter().zip(&self.dep_names) {
+            let outcome = match slot.wait_for(Option::is_some).await {
+                Ok(v) => v.clone().unwrap_or_default(),
+                Err(_) => Arc::new(Outcome::default()),
+            };
+            if !outcome.ok {
+                let why =
+                    format!("skipped: check {dep_name:?}, whose captures this check uses, failed");
+                return (
+                    self.result_without_answer(
+                        "(not sent)".into(),
+                        0,
+                        None,
+                        vec![why],
+                        Duration::ZERO,
+                    ),
+                    Outcome::default(),
+                );
+            }
+            vars.extend(outcome.captures.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let request = self.request(&vars);
+        let retries = self.check.retries.unwrap_or(self.opts.retries);
+        let delay = self.check.retry_delay.unwrap_or(self.opts.retry_delay);
+        let backoff = Backoff {
+            attempts: retries + 1,
+            base: delay,
+            max: delay.saturating_mul(8),
+        };
+        let timeout = self.check.timeout.unwrap_or(self.opts.timeout);
+        let follow = self
+            .check
+            .follow_redirects
+            .unwrap_or(self.opts.follow_redirects);
+        let client = &self.clients[usize::from(follow)];
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let answer = {
+                let _permit = self.limit.acquire().await;
+                http::fetch(client, &request, timeout, http::DEFAULT_MAX_BODY).await
+            };
+            let judged = self.judge(&request, answer, attempt);
+            let last = attempt >= backoff.attempts;
+            if judged.0.ok || last {
+                return judged;
+            }
+            tracing::info!("{}: attempt {attempt} failed, retrying", self.check.name);
+            tokio::time::sleep(backoff.delay(attempt - 1)).await;
+        }
+    }
+
+    fn request(&self, vars: &BTreeMap<String, String>) -> Request {
+        let url = match &self.check.target {
+            Target::Url(t) => t.render(vars),
+            Target::Path(t) => format!(
+                "{}{}",
+                self.base.as_deref().unwrap_or("").trim_end_matches('/'),
+                t.render(vars)
+            ),
+        };
+        let body = self.check.body.as_ref().map(|b| match b {
+            Body::Text(t) => t.render(vars).into_bytes(),
+            Body::Json(v) => render_json(v, vars).to_string().into_bytes(),
+        });
+        Request {
+            method: self.check.method.clone(),
+            url,
+            headers: self
+                .check
+                .headers
+                .iter()
+                .map(|(k, t)| (k.clone(), t.render(vars)))
+                .collect(),
+            body,
+        }
+    }
+
+    fn judge(
+        &self,
+        request: &Request,
+        answer: Result<HttpResponse, FetchError>,
+        attempts: u32,
+    ) -> (CheckResult, Outcome) {
+        match answer {
+            Err(e) => {
+                let r = self.result_without_answer(
+                    request.url.clone(),
+                    attempts,
+                    Some(e.failure),
+                    vec![e.message],
+                    e.latency,
+                );
+                (r, Outcome::default())
+            }
+            Ok(resp) => {
+                let mut failures = expect::unmet(&self.check.expect, &resp);
+                let captures = match expect::captures(&self.check.captures, &resp) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failures.push(e);
+                        BTreeMap::new()
+                    }
+                };
+                let ok = failures.is_empty();
+                let result = CheckResult {
+                    order: self.order,
+                    suite: self.suite_name.clone(),
+                    name: self.check.name.clone(),
+                    line: self.check.line,
+                    method: request.method.to_string(),
+                    url: request.url.clone(),
+                    ok,
+                    status: Some(resp.status),
+                    latency_ms: standby_common::probe::ms_of(resp.latency),
+                    attempts,
+                    failure: (!ok).then_some(Failure::Unexpected),
+                    failures,
+                    body_excerpt: (!ok).then(|| expect::body_excerpt(&resp)),
+                };
+                (result, Outcome { captures, ok })
+            }
+        }
+    }
+
+    fn result_without_answer(
+        &self,
+        url: String,
+        attempts: u32,
+        failure: Option<Failure>,
+        failures: Vec<String>,
+        latency: Duration,
+    ) -> CheckResult {
+        CheckResult {
+            order: self.order,
+            suite: self.suite_name.clone(),
+            name: self.check.name.clone(),
+            line: self.check.line,
+            method: self.check.method.to_string(),
+            url,
+            ok: false,
+            status: None,
+            latency_ms: standby_common::probe::ms_of(latency),
+            attempts,
+            failure,
+            failures,
+            body_excerpt: None,
+        }
+    }
+}
+
+fn render_json(value: &serde_json::Value, vars: &BTreeMap<String, String>) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => match crate::template::Template::parse(s) {
+            Ok(t) => Value::String(t.render(vars)),
+            Err(_) => Value::String(s.clone()),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(|v| render_json(v, vars)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), render_json(v, vars)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}

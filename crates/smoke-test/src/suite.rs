@@ -1,0 +1,563 @@
+//! The suite file: TOML with `[vars]`, `[defaults]` and `[[check]]` entries, loaded and fully
+//! validated (keys, regexes, JSON pointers, placeholders, captures) before any request is
+//! sent. Every error is a usage error (exit 2) that starts with `file:line:col`.
+//!
+//! ```toml
+//! [vars]
+//! user = "demo"
+//!
+//! [defaults]
+//! timeout = "5s"
+//! retries = 1
+//!
+//! [[check]]
+//! name = "login"
+//! method = "POST"
+//! path = "/api/login"
+//! json = { user = "{{user}}", password = "{{env.APP_PASSWORD}}" }
+//! expect = { status = 200, json = [{ pointer = "/token", exists = true }] }
+//! capture = { token = { json = "/token" } }
+//!
+//! [[check]]
+//! name = "profile"
+//! path = "/api/me"
+//! headers = { Authorization = "Bearer {{token}}" }
+//! expect = { status = "2xx", body-contains = "demo", max-latency = "500ms" }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::Deserialize;
+use standby_common::config::{suggest, ConfigFile};
+use standby_common::duration::HumanDuration;
+use standby_common::probe::StatusSet;
+use toml::Spanned;
+
+use crate::template::Template;
+
+/// A string or a list of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct SuiteFile {
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+    #[serde(default)]
+    defaults: DefaultsSpec,
+    #[serde(default, rename = "check")]
+    checks: Vec<Spanned<CheckSpec>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct DefaultsSpec {
+    base_url: Option<String>,
+    timeout: Option<HumanDuration>,
+    retries: Option<u32>,
+    retry_delay: Option<HumanDuration>,
+    follow_redirects: Option<bool>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct CheckSpec {
+    name: String,
+    method: Option<String>,
+    url: Option<String>,
+    path: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    body: Option<String>,
+    json: Option<toml::Value>,
+    timeout: Option<HumanDuration>,
+    retries: Option<u32>,
+    retry_delay: Option<HumanDuration>,
+    follow_redirects: Option<bool>,
+    #[serde(default)]
+    expect: ExpectSpec,
+    #[serde(default)]
+    capture: BTreeMap<String, CaptureSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ExpectSpec {
+    status: Option<StatusSet>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    header_regex: BTreeMap<String, String>,
+    body_contains: Option<OneOrMany>,
+    body_not_contains: Option<OneOrMany>,
+    body_regex: Option<String>,
+    #[serde(default)]
+    json: Vec<JsonSpec>,
+    max_latency: Option<HumanDuration>,
+    cert_valid_days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct JsonSpec {
+    pointer: String,
+    equals: Option<toml::Value>,
+    exists: Option<bool>,
+    gt: Option<f64>,
+    gte: Option<f64>,
+    lt: Option<f64>,
+    lte: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct CaptureSpec {
+    json: Option<String>,
+    header: Option<String>,
+    regex: Option<String>,
+}
+
+/// A JSON expectation on one pointer.
+#[derive(Debug, Clone)]
+pub enum JsonTest {
+    Equals(serde_json::Value),
+    Exists(bool),
+    Compare(Compare, f64),
+}
+
+/// A numeric comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+/// What the answer must be.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    pub status: StatusSet,
+    pub headers: Vec<(String, String)>,
+    pub header_regex: Vec<(String, Regex)>,
+    pub body_contains: Vec<String>,
+    pub body_not_contains: Vec<String>,
+    pub body_regex: Option<Regex>,
+    pub json: Vec<(String, JsonTest)>,
+    pub max_latency: Option<Duration>,
+    pub cert_valid_days: Option<u32>,
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            status: StatusSet::success(),
+            headers: Vec::new(),
+            header_regex: Vec::new(),
+            body_contains: Vec::new(),
+            body_not_contains: Vec::new(),
+            body_regex: None,
+            json: Vec::new(),
+            max_latency: None,
+            cert_valid_days: None,
+        }
+    }
+}
+
+/// Where a captured value comes from.
+#[derive(Debug, Clone)]
+pub enum CaptureFrom {
+    Json(String),
+    Header(String),
+    Regex(Regex),
+}
+
+/// The request body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Text(Template),
+    /// A JSON document whose string leaves are templates.
+    Json(serde_json::Value),
+}
+
+/// One check, validated.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    pub line: usize,
+    pub method: reqwest::Method,
+    /// Either a full URL or a path joined to the base URL.
+    pub target: Target,
+    pub headers: Vec<(String, Template)>,
+    pub body: Option<Body>,
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<Duration>,
+    pub follow_redirects: Option<bool>,
+    pub expect: Expect,
+    pub captures: Vec<(String, CaptureFrom)>,
+    /// Indexes (in this suite) of the checks whose captures this one uses.
+    pub depends_on: BTreeSet<usize>,
+}
+
+/// Where a check sends its request.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Url(Template),
+    Path(Template),
+}
+
+/// A loaded, validated suite file.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub path: PathBuf,
+    pub base_url: Option<String>,
+    pub vars: BTreeMap<String, String>,
+    pub checks: Vec<Check>,
+}
+
+impl Suite {
+    /// Read and validate a suite file. `cli_vars` (`--var K=V`) are known names too.
+    pub fn load(path: &Path, cli_vars: &BTreeMap<String, String>) -> anyhow::Result<Suite> {
+        let file = ConfigFile::read(path)?;
+        Self::parse(&file, cli_vars)
+    }
+
+    /// Validate a suite from text (the file name is used in errors).
+    pub fn parse(file: &ConfigFile, cli_vars: &BTreeMap<String, String>) -> anyhow::Result<Suite> {
+        let spec: SuiteFile = file.document()?;
+        let mut vars = spec.vars.clone();
+        vars.extend(cli_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut defined: BTreeMap<String, usize> = BTreeMap::new();
+        let mut checks = Vec::new();
+        let mut names = BTreeSet::new();
+        for (index, spanned) in spec.checks.iter().enumerate() {
+            let at = spanned.span().start;
+            let err = |msg: String| file.error_at(at, msg);
+            let c = spanned.get_ref();
+            if !names.insert(c.name.clone()) {
+                return Err(err(format!("check name {:?} is used twice", c.name)));
+            }
+            let check =
+                compile(c, &spec.defaults).map_err(|m| err(format!("check {:?}: {m}", c.name)))?;
+            let mut depends_on = BTreeSet::new();
+            for name in check_vars(&check) {
+                if let Some(&by) = defined.get(&name) {
+                    depends_on.insert(by);
+                } else if !vars.contains_key(&name) {
+                    let later = spec.checks[index..]
+                        .iter()
+                        .any(|s| s.get_ref().capture.contains_key(&name));
+                    let known = vars.keys().chain(defined.keys()).map(String::as_str);
+                    let hint = match (later, suggest(&name, known)) {
+                        (true, _) => " (it is captured by a later check: captures are used after the check that defines them)".to_string(),
+                        (false, Some(s)) => format!("; did you mean {{{{{s}}}}}?"),
+                        (false, None) => "; define it in [vars], with --var, or capture it in an earlier check".to_string(),
+                    };
+                    return Err(err(format!(
+                        "check {:?}: unknown variable {{{{{name}}}}}{hint}",
+                        c.name
+                    )));
+                }
+            }
+            for var in check_env_vars(&check) {
+                if std::env::var_os(&var).is_none() {
+                    return Err(err(format!(
+                        "check {:?}: environment variable {var} is not set",
+                        c.name
+                    )));
+                }
+            }
+            for (name, _) in &check.captures {
+                defined.insert(name.clone(), index);
+            }
+            checks.push(Check {
+                line: standby_common::config::line_col(&file.text, at).0,
+                depends_on,
+                ..check
+            });
+        }
+        if checks.is_empty() {
+            return Err(file.error_at(0, "no [[check]] in this suite: expected at least one"));
+        }
+        Ok(Suite {
+            path: file.path.clone().unwrap_or_default(),
+            base_url: spec.defaults.base_url.clone(),
+            vars,
+            checks,
+        })
+    }
+
+    /// A suite of one check, for the ad-hoc `--url` form.
+    pub fn single(check: Check) -> Suite {
+        Suite {
+            path: PathBuf::from("(command line)"),
+            base_url: None,
+            vars: BTreeMap::new(),
+            checks: vec![check],
+        }
+    }
+
+    /// The file name shown in reports.
+    pub fn display_name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+impl Check {
+    /// A GET of `url` expecting a 2xx: the starting point of the ad-hoc form.
+    pub fn get(name: &str, url: &str) -> Result<Check, String> {
+        Ok(Check {
+            name: name.to_string(),
+            line: 0,
+            method: reqwest::Method::GET,
+            target: Target::Url(Template::parse(url)?),
+            headers: Vec::new(),
+            body: None,
+            timeout: None,
+            retries: None,
+            retry_delay: None,
+            follow_redirects: None,
+            expect: Expect::default(),
+            captures: Vec::new(),
+            depends_on: BTreeSet::new(),
+        })
+    }
+
+    fn templates(&self) -> Vec<&Template> {
+        let mut all = vec![match &self.target {
+            Target::Url(t) | Target::Path(t) => t,
+        }];
+        all.extend(self.headers.iter().map(|(_, t)| t));
+        if let Some(Body::Text(t)) = &self.body {
+            all.push(t);
+        }
+        all
+    }
+}
+
+fn check_vars(check: &Check) -> BTreeSet<String> {
+    let mut vars: BTreeSet<String> = check
+        .templates()
+        .iter()
+        .flat_map(|t| t.vars().map(String::from))
+        .collect();
+    if let Some(Body::Json(v)) = &check.body {
+        json_templates(v, &mut |t| vars.extend(t.vars().map(String::from)));
+    }
+    vars
+}
+
+fn check_env_vars(check: &Check) -> BTreeSet<String> {
+    let mut vars: BTreeSet<String> = check
+        .templates()
+        .iter()
+        .flat_map(|t| t.env_vars().map(String::from))
+        .collect();
+    if let Some(Body::Json(v)) = &check.body {
+        json_templates(v, &mut |t| vars.extend(t.env_vars().map(String::from)));
+    }
+    vars
+}
+
+/// Visit the templates in a JSON body's string leaves (validated at load, so parse succeeds).
+pub fn json_templates(value: &serde_json::Value, f: &mut dyn FnMut(&Template)) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let Ok(t) = Template::parse(s) {
+                f(&t);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_templates(v, f)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| json_templates(v, f)),
+        _ => {}
+    }
+}
+
+fn validate_json_templates(value: &serde_json::Value) -> Result<(), String> {
+    match value {
+        serde_json::Value::String(s) => Template::parse(s).map(|_| ()),
+        serde_json::Value::Array(items) => items.iter().try_for_each(validate_json_templates),
+        serde_json::Value::Object(map) => map.values().try_for_each(validate_json_templates),
+        _ => Ok(()),
+    }
+}
+
+fn regex(what: &str, pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| format!("invalid regex in {what}: {e}"))
+}
+
+fn pointer(what: &str, p: &str) -> Result<String, String> {
+    if p.is_empty() || p.starts_with('/') {
+        Ok(p.to_string())
+    } else {
+        Err(format!("invalid JSON pointer {p:?} in {what}: expected \"\" or a path starting with '/', e.g. \"/data/0/id\""))
+    }
+}
+
+fn to_json(value: &toml::Value) -> Result<serde_json::Value, String> {
+    serde_json::to_value(value).map_err(|e| format!("cannot express {value} as JSON: {e}"))
+}
+
+fn compile(c: &CheckSpec, d: &DefaultsSpec) -> Result<Check, String> {
+    let method = c.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|_| format!("invalid method {method:?}"))?;
+    let target = match (&c.url, &c.path) {
+        (Some(u), None) => Target::Url(Template::parse(u)?),
+        (None, Some(p)) if p.starts_with('/') => Target::Path(Template::parse(p)?),
+        (None, Some(p)) => return Err(format!("path {p:?} must start with '/'")),
+        _ => {
+            return Err(
+                "needs exactly one of `url` (absolute) or `path` (joined to --base-url)".into(),
+            )
+        }
+    };
+    let mut headers = Vec::new();
+    for (k, v) in d
+        .headers
+        .iter()
+        .filter(|(k, _)| !c.headers.contains_key(*k))
+        .chain(&c.headers)
+    {
+        reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("invalid header name {k:?}"))?;
+        headers.push((k.clone(), Template::parse(v)?));
+    }
+    let body = match (&c.body, &c.json) {
+        (Some(_), Some(_)) => return Err("has both `body` and `json`: expected one".into()),
+        (Some(b), None) => Some(Body::Text(Template::parse(b)?)),
+        (None, Some(j)) => {
+            let value = to_json(j)?;
+            validate_json_templates(&value)?;
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                headers.push(("content-type".into(), Template::parse("application/json")?));
+            }
+            Some(Body::Json(value))
+        }
+        (None, None) => None,
+    };
+    let e = &c.expect;
+    let mut json = Vec::new();
+    for j in &e.json {
+        let p = pointer("expect.json", &j.pointer)?;
+        let tests: Vec<JsonTest> = [
+            j.equals
+                .as_ref()
+                .map(|v| to_json(v).map(JsonTest::Equals))
+                .transpose()?,
+            j.exists.map(JsonTest::Exists),
+            j.gt.map(|n| JsonTest::Compare(Compare::Gt, n)),
+            j.gte.map(|n| JsonTest::Compare(Compare::Gte, n)),
+            j.lt.map(|n| JsonTest::Compare(Compare::Lt, n)),
+            j.lte.map(|n| JsonTest::Compare(Compare::Lte, n)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if tests.is_empty() {
+            return Err(format!(
+                "expect.json {:?} needs one of equals, exists, gt, gte, lt, lte",
+                j.pointer
+            ));
+        }
+        json.extend(tests.into_iter().map(|t| (p.clone(), t)));
+    }
+    let expect = Expect {
+        status: e.status.clone().unwrap_or_else(StatusSet::success),
+        headers: e
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect(),
+        header_regex: e
+            .header_regex
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    k.to_ascii_lowercase(),
+                    regex(&format!("expect.header-regex.{k}"), v)?,
+                ))
+            })
+            .collect::<Result<_, String>>()?,
+        body_contains: e
+            .body_contains
+            .clone()
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default(),
+        body_not_contains: e
+            .body_not_contains
+            .clone()
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default(),
+        body_regex: e
+            .body_regex
+            .as_deref()
+            .map(|r| regex("expect.body-regex", r))
+            .transpose()?,
+        json,
+        max_latency: e.max_latency.map(HumanDuration::get),
+        cert_valid_days: e.cert_valid_days,
+    };
+    let mut captures = Vec::new();
+    for (name, spec) in &c.capture {
+        Template::parse(&format!("{{{{{name}}}}}"))
+            .map_err(|_| format!("invalid capture name {name:?}"))?;
+        let from = match (&spec.json, &spec.header, &spec.regex) {
+            (Some(p), None, None) => CaptureFrom::Json(pointer(&format!("capture.{name}"), p)?),
+            (None, Some(h), None) => CaptureFrom::Header(h.to_ascii_lowercase()),
+            (None, None, Some(r)) => {
+                let re = regex(&format!("capture.{name}"), r)?;
+                if re.captures_len() < 2 {
+                    return Err(format!(
+                        "capture.{name}: the regex needs a group, e.g. \"id=(\\\\d+)\""
+                    ));
+                }
+                CaptureFrom::Regex(re)
+            }
+            _ => {
+                return Err(format!(
+                    "capture.{name} needs exactly one of json, header, regex"
+                ))
+            }
+        };
+        captures.push((name.clone(), from));
+    }
+    Ok(Check {
+        name: c.name.clone(),
+        line: 0,
+        method,
+        target,
+        headers,
+        body,
+        timeout: c.timeout.or(d.timeout).map(HumanDuration::get),
+        retries: c.retries.or(d.retries),
+        retry_delay: c.retry_delay.or(d.retry_delay).map(HumanDuration::get),
+        follow_redirects: c.follow_redirects.or(d.follow_redirects),
+        expect,
+        captures,
+        depends_on: BTreeSet::new(),
+    })
+}

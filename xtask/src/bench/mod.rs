@@ -1,0 +1,152 @@
+//! `cargo xtask bench [NAME...]`: each benchmark runs side by side with the tool a user would
+//! pick instead, in the same run, and every figure becomes one row of
+//! `target/bench/report.json` (a JSON array, rewritten each run) and of the printed table.
+
+mod help;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use crate::run::{cargo, root, step};
+
+/// The six binaries.
+pub const TOOLS: &[&str] = &[
+    "backup-sync",
+    "dns-failover",
+    "replica-promote",
+    "blue-green-deploy",
+    "smoke-test",
+    "downtime-monitor",
+];
+
+/// One measured figure, in the schema of DESIGN.md.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub bench: &'static str,
+    pub metric: String,
+    pub ours: f64,
+    pub theirs: Option<f64>,
+    pub anchor: String,
+    pub ratio: Option<f64>,
+    pub goal: String,
+    pub met: bool,
+    pub runs: usize,
+    pub machine: String,
+}
+
+impl Row {
+    /// A row whose goal is "ours <= limit" (lower is better).
+    pub fn at_most(
+        bench: &'static str,
+        metric: impl Into<String>,
+        ours: f64,
+        theirs: Option<f64>,
+        anchor: impl Into<String>,
+        limit: f64,
+        runs: usize,
+    ) -> Row {
+        Row {
+            bench,
+            metric: metric.into(),
+            ours: round(ours),
+            theirs: theirs.map(round),
+            anchor: anchor.into(),
+            ratio: theirs.filter(|t| *t > 0.0).map(|t| round(ours / t)),
+            goal: format!("<= {limit}"),
+            met: ours <= limit,
+            runs,
+            machine: machine(),
+        }
+    }
+}
+
+type Bench = fn() -> anyhow::Result<Vec<Row>>;
+
+const BENCHES: &[(&str, Bench)] = &[("help", help::run)];
+
+pub fn bench(names: &[String]) -> anyhow::Result<()> {
+    for n in names {
+        if !BENCHES.iter().any(|(b, _)| b == n) {
+            let known: Vec<&str> = BENCHES.iter().map(|(b, _)| *b).collect();
+            bail!("unknown benchmark {n:?}; known: {}", known.join(", "));
+        }
+    }
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "--workspace",
+        "--bins",
+        "--exclude",
+        "xtask",
+    ]);
+    step(build)?;
+    let mut rows = Vec::new();
+    for (name, run) in BENCHES {
+        if names.is_empty() || names.iter().any(|n| n == name) {
+            eprintln!("xtask: bench {name}");
+            rows.extend(run().with_context(|| format!("benchmark {name}"))?);
+        }
+    }
+    let dir = root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("report.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&rows)? + "\n")?;
+    print_table(&rows);
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<8} {:<34} {:>10} {:>10} {:>8} {:<10} {:<4} anchor",
+        "bench", "metric", "ours", "theirs", "ratio", "goal", "met"
+    );
+    let opt = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_else(|| "-".into());
+    for r in rows {
+        println!(
+            "{:<8} {:<34} {:>10} {:>10} {:>8} {:<10} {:<4} {}",
+            r.bench,
+            r.metric,
+            r.ours,
+            opt(r.theirs),
+            opt(r.ratio),
+            r.goal,
+            if r.met { "yes" } else { "NO" },
+            r.anchor
+        );
+    }
+}
+
+/// The release build of one of our binaries.
+pub fn release_bin(name: &str) -> std::path::PathBuf {
+    root().join("target/release").join(name)
+}
+
+/// Median wall time of `runs` runs of `f`.
+pub fn median_time(
+    runs: usize,
+    mut f: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Duration> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+fn round(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cores} cores, loopback")
+}
