@@ -95,6 +95,9 @@ pub fn print_effective_config<T: serde::Serialize>(
     section: &T,
 ) -> anyhow::Result<Code> {
     let source = ctx.config.path.as_ref().map(|p| p.display().to_string());
+    if ctx.output.quiet {
+        return Ok(Code::Ok);
+    }
     if ctx.output.json {
         let doc = serde_json::json!({ "config": source, "tool": ctx.tool, "settings": section });
         println!("{doc}");

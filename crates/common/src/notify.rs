@@ -292,10 +292,7 @@ impl Notifier {
 
     fn wants(&self, event: &Event) -> bool {
         self.events.as_ref().is_none_or(|e| e.contains(&event.kind))
-            && self
-                .tools
-                .as_ref()
-                .is_none_or(|t| t.contains(&event.tool))
+            && self.tools.as_ref().is_none_or(|t| t.contains(&event.tool))
     }
 
     /// Kind and host, never the full URL.

@@ -186,6 +186,7 @@ impl Job {
             vars.extend(outcome.captures.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         let request = self.request(&vars);
+        let wanted = self.check.expect.render(&vars);
         let retries = self.check.retries.unwrap_or(self.opts.retries);
         let delay = self.check.retry_delay.unwrap_or(self.opts.retry_delay);
         let backoff = Backoff {
@@ -206,7 +207,7 @@ impl Job {
                 let _permit = self.limit.acquire().await;
                 http::fetch(client, &request, timeout, http::DEFAULT_MAX_BODY).await
             };
-            let judged = self.judge(&request, answer, attempt);
+            let judged = self.judge(&request, &wanted, answer, attempt);
             let last = attempt >= backoff.attempts;
             if judged.0.ok || last {
                 return judged;
@@ -245,6 +246,7 @@ impl Job {
     fn judge(
         &self,
         request: &Request,
+        wanted: &crate::suite::Expect,
         answer: Result<HttpResponse, FetchError>,
         attempts: u32,
     ) -> (CheckResult, Outcome) {
@@ -260,7 +262,7 @@ impl Job {
                 (r, Outcome::default())
             }
             Ok(resp) => {
-                let mut failures = expect::unmet(&self.check.expect, &resp);
+                let mut failures = expect::unmet(wanted, &resp);
                 let captures = match expect::captures(&self.check.captures, &resp) {
                     Ok(c) => c,
                     Err(e) => {

@@ -343,15 +343,59 @@ impl Check {
         })
     }
 
-    fn templates(&self) -> Vec<&Template> {
+    /// Every template of the check: target, headers, text body and expectation strings.
+    fn templates(&self) -> Vec<Template> {
         let mut all = vec![match &self.target {
-            Target::Url(t) | Target::Path(t) => t,
+            Target::Url(t) | Target::Path(t) => t.clone(),
         }];
-        all.extend(self.headers.iter().map(|(_, t)| t));
+        all.extend(self.headers.iter().map(|(_, t)| t.clone()));
         if let Some(Body::Text(t)) = &self.body {
-            all.push(t);
+            all.push(t.clone());
         }
+        all.extend(
+            self.expect
+                .strings()
+                .filter_map(|s| Template::parse(s).ok()),
+        );
         all
+    }
+}
+
+impl Expect {
+    /// The expectation strings that may hold `{{placeholders}}`.
+    fn strings(&self) -> impl Iterator<Item = &String> {
+        let json = self.json.iter().filter_map(|(_, t)| match t {
+            JsonTest::Equals(serde_json::Value::String(s)) => Some(s),
+            _ => None,
+        });
+        self.body_contains
+            .iter()
+            .chain(&self.body_not_contains)
+            .chain(self.headers.iter().map(|(_, v)| v))
+            .chain(json)
+    }
+
+    /// A copy with `{{placeholders}}` in its strings filled in.
+    pub fn render(&self, vars: &BTreeMap<String, String>) -> Expect {
+        let fill = |s: &String| {
+            Template::parse(s)
+                .map(|t| t.render(vars))
+                .unwrap_or_else(|_| s.clone())
+        };
+        let mut out = self.clone();
+        out.body_contains = self.body_contains.iter().map(fill).collect();
+        out.body_not_contains = self.body_not_contains.iter().map(fill).collect();
+        out.headers = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), fill(v)))
+            .collect();
+        for (_, test) in &mut out.json {
+            if let JsonTest::Equals(serde_json::Value::String(s)) = test {
+                *s = fill(s);
+            }
+        }
+        out
     }
 }
 
@@ -521,6 +565,9 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec) -> Result<Check, String> {
         max_latency: e.max_latency.map(HumanDuration::get),
         cert_valid_days: e.cert_valid_days,
     };
+    for text in expect.strings() {
+        Template::parse(text).map_err(|e| format!("in expect: {e}"))?;
+    }
     let mut captures = Vec::new();
     for (name, spec) in &c.capture {
         Template::parse(&format!("{{{{{name}}}}}"))

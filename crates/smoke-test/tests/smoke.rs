@@ -1,0 +1,650 @@
+//! smoke-test against real servers: nginx from the harness (static files, a JSON endpoint,
+//! headers, redirects, a large and a binary body, TLS with a short-lived self-signed
+//! certificate) and an app backend that counts requests. In-process through the library
+//! and through the binary for exit codes and report files.
+
+#![allow(clippy::unwrap_used)] // test helpers may panic: a panic is a failed test
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use smoke_test::{run_blocking, Report, RunOptions, Suite};
+use standby_common::config::ConfigFile;
+use standby_common::exit::{code_of, Code};
+use standby_common::probe::Failure;
+use standby_e2e::app::AppBackend;
+use standby_e2e::nginx::{Nginx, NginxOptions};
+
+const SITE_CONFIG: &str = r#"
+    add_header X-Version "42" always;
+    location = /old { return 301 /index.html; }
+    location = /loop { return 302 /loop; }
+    location = /api/status.json { default_type application/json; }
+"#;
+
+/// nginx with the files the suites below expect.
+fn site() -> Nginx {
+    let nginx = Nginx::start(NginxOptions {
+        extra_server_config: SITE_CONFIG.into(),
+        ..Default::default()
+    })
+    .expect("nginx starts");
+    nginx
+        .write_file("api/status.json", br#"{"status":"ok","version":"1.4.2","workers":3,"db":{"primary":true},"token":"t0k3n"}"#)
+        .unwrap();
+    nginx
+        .write_file("items/t0k3n.json", br#"{"id":7}"#)
+        .unwrap();
+    let big: Vec<u8> = b"a"
+        .repeat(5 * 1024 * 1024)
+        .into_iter()
+        .chain(*b"zzz-end")
+        .collect();
+    nginx.write_file("big.txt", &big).unwrap();
+    nginx
+        .write_file("blob.bin", &[0xff, 0xfe, 0x00, 0x81, 0x80])
+        .unwrap();
+    nginx
+}
+
+fn suite(text: &str) -> Suite {
+    suite_vars(text, &BTreeMap::new()).expect("suite is valid")
+}
+
+fn suite_vars(text: &str, vars: &BTreeMap<String, String>) -> anyhow::Result<Suite> {
+    Suite::parse(&ConfigFile::from_str("suite.toml", text), vars)
+}
+
+fn run(suite: &Suite, base: &str) -> Report {
+    let opts = RunOptions {
+        base_url: Some(base.into()),
+        timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
+    run_blocking(std::slice::from_ref(suite), &opts).expect("run")
+}
+
+fn by_name<'r>(report: &'r Report, name: &str) -> &'r smoke_test::report::CheckResult {
+    report
+        .checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check {name}"))
+}
+
+fn assert_pass(report: &Report, name: &str) {
+    let c = by_name(report, name);
+    assert!(c.ok, "{name} should pass: {:?}", c.failures);
+}
+
+fn assert_fail(report: &Report, name: &str, message_part: &str) {
+    let c = by_name(report, name);
+    assert!(!c.ok, "{name} should fail");
+    assert!(
+        c.failures.iter().any(|f| f.contains(message_part)),
+        "{name}: expected a failure containing {message_part:?}, got {:?}",
+        c.failures
+    );
+}
+
+#[test]
+fn every_expectation_kind_passes_and_fails_against_nginx() {
+    let nginx = site();
+    let report = run(
+        &suite(
+            r#"
+[[check]]
+name = "status ok"
+path = "/"
+expect = { status = 200 }
+[[check]]
+name = "status list and range"
+path = "/missing"
+expect = { status = ["200", "400-404"] }
+[[check]]
+name = "status wrong"
+path = "/missing"
+expect = { status = "2xx" }
+[[check]]
+name = "body contains"
+path = "/"
+expect = { body-contains = ["hello from nginx", "<title>"], body-not-contains = "error" }
+[[check]]
+name = "body contains wrong"
+path = "/"
+expect = { body-contains = "goodbye" }
+[[check]]
+name = "body regex"
+path = "/"
+expect = { body-regex = "hello from \\w+" }
+[[check]]
+name = "body regex wrong"
+path = "/"
+expect = { body-regex = "^version \\d+$" }
+[[check]]
+name = "header equals and regex"
+path = "/"
+expect = { headers = { X-Version = "42" }, header-regex = { content-type = "^text/html" } }
+[[check]]
+name = "header wrong"
+path = "/"
+expect = { headers = { x-version = "41" } }
+[[check]]
+name = "header missing"
+path = "/"
+expect = { header-regex = { x-nothing = "." } }
+[[check]]
+name = "json"
+path = "/api/status.json"
+expect = { json = [
+  { pointer = "/status", equals = "ok" },
+  { pointer = "/db/primary", equals = true },
+  { pointer = "/workers", gte = 2 },
+  { pointer = "/workers", lt = 10 },
+  { pointer = "/version", exists = true },
+  { pointer = "/error", exists = false },
+] }
+[[check]]
+name = "json wrong value"
+path = "/api/status.json"
+expect = { json = [{ pointer = "/workers", gt = 5 }] }
+[[check]]
+name = "json missing pointer"
+path = "/api/status.json"
+expect = { json = [{ pointer = "/replicas/0", equals = 1 }] }
+[[check]]
+name = "json not json"
+path = "/"
+expect = { json = [{ pointer = "/status", exists = true }] }
+[[check]]
+name = "redirect not followed"
+path = "/old"
+expect = { status = 301, headers = { location = "http://127.0.0.1:PORT/index.html" } }
+[[check]]
+name = "redirect followed"
+path = "/old"
+follow-redirects = true
+expect = { status = 200, body-contains = "hello from nginx" }
+[[check]]
+name = "latency ok"
+path = "/"
+expect = { max-latency = "5s" }
+"#
+            .replace("PORT", &nginx.port.to_string())
+            .as_str(),
+        ),
+        &nginx.url(""),
+    );
+    for name in [
+        "status ok",
+        "status list and range",
+        "body contains",
+        "body regex",
+        "header equals and regex",
+        "json",
+        "redirect not followed",
+        "redirect followed",
+        "latency ok",
+    ] {
+        assert_pass(&report, name);
+    }
+    assert_fail(&report, "status wrong", "expected status 2xx, got 404");
+    assert_fail(
+        &report,
+        "body contains wrong",
+        "expected body to contain \"goodbye\"",
+    );
+    assert_fail(&report, "body regex wrong", "expected body to match");
+    assert_fail(
+        &report,
+        "header wrong",
+        "expected header x-version: \"41\", got \"42\"",
+    );
+    assert_fail(&report, "header missing", "got no such header");
+    assert_fail(&report, "json wrong value", "expected /workers > 5, got 3");
+    assert_fail(
+        &report,
+        "json missing pointer",
+        "expected /replicas/0 to exist",
+    );
+    assert_fail(&report, "json not json", "invalid JSON");
+    let wrong = by_name(&report, "status wrong");
+    assert_eq!(wrong.status, Some(404));
+    assert!(
+        wrong.body_excerpt.as_deref().unwrap_or("").contains("404"),
+        "body excerpt shows what came back"
+    );
+    assert_eq!((report.passed, report.failed), (9, 8));
+    assert_eq!(smoke_test::exit_code(&report), Code::Failed);
+}
+
+#[test]
+fn latency_limit_fails_a_slow_answer() {
+    let app = AppBackend::start("slow").unwrap();
+    let report = run(
+        &suite("[[check]]\nname = \"slow\"\npath = \"/slow?ms=400\"\nexpect = { max-latency = \"100ms\" }\n"),
+        &app.url(""),
+    );
+    assert_fail(&report, "slow", "expected latency <= 100 ms");
+}
+
+#[test]
+fn captures_flow_into_later_checks_in_order() {
+    let nginx = site();
+    let report = run(
+        &suite(
+            r#"
+[vars]
+kind = "items"
+
+[[check]]
+name = "get token"
+path = "/api/status.json"
+capture = { token = { json = "/token" }, version = { header = "x-version" }, release = { regex = "\"version\":\"([0-9.]+)\"" } }
+
+[[check]]
+name = "use token"
+path = "/{{kind}}/{{token}}.json"
+headers = { X-Client-Version = "{{version}}", X-Release = "{{release}}" }
+expect = { json = [{ pointer = "/id", equals = 7 }] }
+
+[[check]]
+name = "expectations use captures"
+path = "/api/status.json"
+expect = { body-contains = "{{release}}", json = [{ pointer = "/token", equals = "{{token}}" }] }
+
+[[check]]
+name = "expectation with capture fails"
+path = "/items/{{token}}.json"
+expect = { body-contains = "{{token}}" }
+
+[[check]]
+name = "regex capture missing"
+path = "/"
+capture = { nothing = { regex = "nomatch-(\\d+)" } }
+
+[[check]]
+name = "depends on failed capture"
+path = "/{{nothing}}"
+"#,
+        ),
+        &nginx.url(""),
+    );
+    assert_pass(&report, "get token");
+    assert_pass(&report, "use token");
+    assert!(by_name(&report, "use token")
+        .url
+        .ends_with("/items/t0k3n.json"));
+    assert_fail(
+        &report,
+        "regex capture missing",
+        "capture nothing: nothing found",
+    );
+    assert_fail(&report, "depends on failed capture", "skipped");
+}
+
+#[test]
+fn independent_checks_run_concurrently_up_to_jobs() {
+    let app = AppBackend::start("conc").unwrap();
+    let text: String = (0..6)
+        .map(|i| format!("[[check]]\nname = \"slow {i}\"\npath = \"/slow?ms=300\"\n"))
+        .collect();
+    let s = suite(&text);
+    let timed = |jobs| {
+        let opts = RunOptions {
+            base_url: Some(app.url("")),
+            jobs,
+            ..Default::default()
+        };
+        let start = Instant::now();
+        let report = run_blocking(std::slice::from_ref(&s), &opts).unwrap();
+        assert!(report.ok);
+        start.elapsed()
+    };
+    // One at a time cannot be faster than the sum of the delays; six at a time is not that slow.
+    assert!(timed(1) >= Duration::from_millis(1800));
+    assert!(timed(6) < Duration::from_millis(1800));
+    assert_eq!(app.hits(), 12);
+}
+
+#[test]
+fn retries_until_the_app_is_healthy() {
+    let app = AppBackend::start("warming").unwrap();
+    app.set_healthy(false);
+    let s = suite(
+        "[[check]]\nname = \"health\"\npath = \"/health\"\nretries = 20\nretry-delay = \"50ms\"\n",
+    );
+    let base = app.url("");
+    let flip = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        app.set_healthy(true);
+        app
+    });
+    let report = run(&s, &base);
+    let _app = flip.join().unwrap();
+    let c = by_name(&report, "health");
+    assert!(c.ok, "{:?}", c.failures);
+    assert!(c.attempts > 1, "it needed retries: {}", c.attempts);
+}
+
+#[test]
+fn bad_answers_are_failed_checks_with_a_reason_never_a_hang() {
+    let nginx = site();
+    // A server that accepts and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/", silent.local_addr().unwrap());
+    let text = format!(
+        r#"
+[[check]]
+name = "huge body"
+path = "/big.txt"
+expect = {{ body-contains = "zzz-end" }}
+[[check]]
+name = "binary body"
+path = "/blob.bin"
+expect = {{ body-contains = "x" }}
+[[check]]
+name = "redirect loop"
+path = "/loop"
+follow-redirects = true
+[[check]]
+name = "never answers"
+url = "{silent_url}"
+timeout = "500ms"
+"#
+    );
+    let start = Instant::now();
+    let report = run(&suite(&text), &nginx.url(""));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "bounded by the timeouts"
+    );
+    assert_fail(&report, "huge body", "longer than the read limit");
+    let binary = by_name(&report, "binary body");
+    assert_eq!(binary.body_excerpt.as_deref(), Some("(5 bytes, not UTF-8)"));
+    let looped = by_name(&report, "redirect loop");
+    assert_eq!(
+        looped.failure,
+        Some(Failure::Protocol),
+        "{:?}",
+        looped.failures
+    );
+    assert!(
+        looped.failures[0].contains("redirect"),
+        "{:?}",
+        looped.failures
+    );
+    let silent_check = by_name(&report, "never answers");
+    assert_eq!(silent_check.failure, Some(Failure::Timeout));
+    drop(silent);
+}
+
+#[test]
+fn tls_certificate_validity_and_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = standby_e2e::tls::self_signed(dir.path(), "localhost", 3).unwrap();
+    let nginx = Nginx::start(NginxOptions {
+        tls: Some((cert.clone(), key)),
+        ..Default::default()
+    })
+    .unwrap();
+    let base = format!("https://localhost:{}", nginx.port);
+    let s = suite(
+        r#"
+[[check]]
+name = "valid for 2 days"
+path = "/"
+expect = { cert-valid-days = 2 }
+[[check]]
+name = "valid for 30 days"
+path = "/"
+expect = { cert-valid-days = 30 }
+"#,
+    );
+    let opts = |ca: Option<PathBuf>, insecure| RunOptions {
+        base_url: Some(base.clone()),
+        tls: standby_common::probe::TlsOptions {
+            ca_file: ca,
+            insecure,
+        },
+        resolve: vec![("localhost".into(), "127.0.0.1".parse().unwrap())],
+        ..Default::default()
+    };
+    // Verified by default: a self-signed certificate fails as a TLS failure.
+    let untrusted = run_blocking(std::slice::from_ref(&s), &opts(None, false)).unwrap();
+    assert!(
+        untrusted
+            .checks
+            .iter()
+            .all(|c| c.failure == Some(Failure::Tls)),
+        "{:?}",
+        untrusted.checks
+    );
+    // Trusted through --cacert: the validity expectation decides.
+    let trusted = run_blocking(std::slice::from_ref(&s), &opts(Some(cert), false)).unwrap();
+    assert_pass(&trusted, "valid for 2 days");
+    assert_fail(
+        &trusted,
+        "valid for 30 days",
+        "expected certificate valid for >= 30 days, it expires in",
+    );
+    // --insecure skips verification but the certificate is still read.
+    let insecure = run_blocking(std::slice::from_ref(&s), &opts(None, true)).unwrap();
+    assert_pass(&insecure, "valid for 2 days");
+}
+
+#[test]
+fn invalid_suites_are_rejected_with_file_line_before_anything_is_sent() {
+    let app = AppBackend::start("untouched").unwrap();
+    let base = app.url("");
+    let cases: &[(&str, &str)] = &[
+        ("[[check]]\nname = \"a\"\npath = \"/\"\nexpect = { status = 200 \n", "suite.toml:4:"),
+        ("[[check]]\nname = \"a\"\npath = \"/\"\n\n[[check]]\nname = \"b\"\npath = \"/\"\nexpct = {}\n", "suite.toml:8:1: unknown key `expct`: did you mean `expect`?"),
+        ("[[check]]\nname = \"a\"\npath = \"/\"\nexpect = { body-regex = \"((\" }\n", "suite.toml:1:1: check \"a\": invalid regex in expect.body-regex"),
+        ("[[check]]\nname = \"a\"\npath = \"/\"\nexpect = { json = [{ pointer = \"status\", exists = true }] }\n", "invalid JSON pointer \"status\""),
+        ("[[check]]\nname = \"a\"\npath = \"/{{token}}\"\n\n[[check]]\nname = \"b\"\npath = \"/\"\ncapture = { token = { json = \"/t\" } }\n", "suite.toml:1:1: check \"a\": unknown variable {{token}} (it is captured by a later check"),
+        ("[[check]]\nname = \"a\"\npath = \"/\"\n\n[[check]]\nname = \"b\"\npath = \"/{{usr}}\"\n\n[vars]\nuser = \"x\"\n", "suite.toml:5:1: check \"b\": unknown variable {{usr}}; did you mean {{user}}?"),
+        ("[[check]]\nname = \"a\"\npath = \"/{{env.STANDBY_SURELY_UNSET_VAR}}\"\n", "environment variable STANDBY_SURELY_UNSET_VAR is not set"),
+        ("[[check]]\nname = \"a\"\n", "needs exactly one of `url` (absolute) or `path`"),
+        ("[vars]\nx = \"1\"\n", "no [[check]] in this suite"),
+    ];
+    for (text, expected) in cases {
+        let err = suite_vars(text, &BTreeMap::new())
+            .map(|s| run(&s, &base))
+            .unwrap_err();
+        assert_eq!(code_of(&err), Code::Usage, "{text}");
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains(expected),
+            "for suite\n{text}\nexpected {expected:?} in {msg:?}"
+        );
+    }
+    assert_eq!(app.hits(), 0, "no request was sent for an invalid suite");
+}
+
+fn smoke_bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smoke-test"));
+    cmd.env_remove("STANDBY_CONFIG").env("NO_COLOR", "1");
+    cmd
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const TWO_CHECKS: &str = "[[check]]\nname = \"home\"\npath = \"/\"\nexpect = { body-contains = \"hello\" }\n\n[[check]]\nname = \"gone\"\npath = \"/gone\"\n";
+
+#[test]
+fn binary_exit_codes_and_report_formats() {
+    let nginx = site();
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(
+        dir.path(),
+        "good.toml",
+        "[[check]]\nname = \"home\"\npath = \"/\"\n",
+    );
+    let mixed = write(dir.path(), "mixed.toml", TWO_CHECKS);
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[[check]]\nname = \"x\"\npath = \"/\"\ntimeout = \"soon\"\n",
+    );
+    let base = nginx.url("");
+    let status = |args: &[&str]| smoke_bin().args(args).output().unwrap();
+
+    let ok = status(&[good.to_str().unwrap(), "--base-url", &base]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("1 passed, 0 failed"));
+    let quiet = status(&[good.to_str().unwrap(), "--base-url", &base, "-q"]);
+    assert_eq!(
+        (quiet.status.code(), quiet.stdout.len()),
+        (Some(0), 0),
+        "silent on success with -q"
+    );
+
+    let failed = status(&[mixed.to_str().unwrap(), "--base-url", &base]);
+    assert_eq!(failed.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        out.contains("FAIL gone") && out.contains("expected status 2xx, got 404"),
+        "{out}"
+    );
+
+    let invalid = status(&[bad.to_str().unwrap(), "--base-url", &base]);
+    assert_eq!(invalid.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&invalid.stderr);
+    assert!(
+        err.contains("bad.toml:4:") && err.contains("expected e.g. 500ms"),
+        "{err}"
+    );
+
+    let port = standby_e2e::ports::free_port();
+    let refused = status(&[
+        mixed.to_str().unwrap(),
+        "--base-url",
+        &format!("http://127.0.0.1:{port}"),
+        "--json",
+    ]);
+    assert_eq!(refused.status.code(), Some(4));
+    let json: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(json["unreachable"], true);
+    assert_eq!(json["checks"][0]["failure"], "unreachable");
+
+    // JUnit written to a file, parsed back as XML with the right counts.
+    let junit = dir.path().join("junit.xml");
+    let r = status(&[
+        mixed.to_str().unwrap(),
+        good.to_str().unwrap(),
+        "--base-url",
+        &base,
+        "--format",
+        "junit",
+        "-o",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("valid XML");
+    let root = doc.root_element();
+    assert_eq!(
+        (
+            root.tag_name().name(),
+            root.attribute("tests"),
+            root.attribute("failures")
+        ),
+        ("testsuites", Some("3"), Some("1"))
+    );
+    let suites: Vec<_> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites.len(), 2);
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 3);
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
+    assert_eq!(failure.parent().unwrap().attribute("name"), Some("gone"));
+    assert!(failure.attribute("message").unwrap().contains("got 404"));
+
+    // TAP
+    let tap = status(&[
+        mixed.to_str().unwrap(),
+        "--base-url",
+        &base,
+        "--format",
+        "tap",
+    ]);
+    let tap = String::from_utf8_lossy(&tap.stdout).to_string();
+    assert!(
+        tap.starts_with("TAP version 13\n1..2\nok 1 - home\nnot ok 2 - gone\n"),
+        "{tap}"
+    );
+
+    // JSON through the global --json flag
+    let j = status(&[mixed.to_str().unwrap(), "--base-url", &base, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+    assert_eq!(
+        (v["passed"].as_u64(), v["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+}
+
+#[test]
+fn ad_hoc_form_checks_one_url() {
+    let app = AppBackend::start("adhoc").unwrap();
+    let run = |args: &[&str]| smoke_bin().args(args).output().unwrap();
+    let url = app.url("/health");
+    let ok = run(&[
+        "--url",
+        &url,
+        "--expect-status",
+        "200",
+        "--expect-body",
+        "ok",
+        "--max-latency",
+        "5s",
+    ]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let wrong = run(&["--url", &url, "--expect-body", "everything is fine"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    let bad_flag = run(&["--url", &url, "--expect-status", "20x"]);
+    assert_eq!(bad_flag.status.code(), Some(2));
+    assert_eq!(app.hits(), 2, "the bad flag sent nothing");
+}
+
+#[test]
+fn the_example_suite_in_the_repository_is_valid() {
+    std::env::set_var("SMOKE_PASSWORD", "example");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/smoke.toml");
+    let suite = Suite::load(&path, &BTreeMap::new()).expect("examples/smoke.toml is valid");
+    assert_eq!(suite.checks.len(), 5);
+    let profile = suite
+        .checks
+        .iter()
+        .find(|c| c.name == "profile with token")
+        .unwrap();
+    assert_eq!(
+        profile.depends_on.len(),
+        2,
+        "waits for login (token) and version"
+    );
+}

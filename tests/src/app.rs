@@ -1,0 +1,214 @@
+//! A small HTTP app backend (axum) that nginx proxies to and monitors probe.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::serve::InProcessServer;
+
+struct Shared {
+    name: String,
+    body: Mutex<String>,
+    healthy: AtomicBool,
+    hits: AtomicU64,
+}
+
+impl Shared {
+    fn hit(&self) -> u64 {
+        self.hits.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+/// An app on 127.0.0.1:`port`, served from its own thread. Every response carries
+/// `X-Backend: <name>`. Routes:
+///
+/// - `/` — the body text (default `hello from <name>`)
+/// - `/health` — 200 `ok`, or 503 `unhealthy` after `set_healthy(false)`
+/// - `/json` — `{"name": <name>, "status": "ok", "count": <hits>}`
+/// - `/slow?ms=N` — sleeps N ms, then 200 `slow ok`
+/// - `/status/{code}` — answers with that status code
+///
+/// Dropping it stops the server.
+pub struct AppBackend {
+    /// The port, kept across [`AppBackend::stop`] / [`AppBackend::start_again`].
+    pub port: u16,
+    shared: Arc<Shared>,
+    server: Option<InProcessServer>,
+}
+
+impl AppBackend {
+    /// Starts the app on a free port.
+    pub fn start(name: &str) -> anyhow::Result<AppBackend> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).context("bind 127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let shared = Arc::new(Shared {
+            name: name.to_string(),
+            body: Mutex::new(format!("hello from {name}")),
+            healthy: AtomicBool::new(true),
+            hits: AtomicU64::new(0),
+        });
+        let mut app = AppBackend {
+            port,
+            shared,
+            server: None,
+        };
+        app.serve(listener)?;
+        Ok(app)
+    }
+
+    fn serve(&mut self, listener: TcpListener) -> anyhow::Result<()> {
+        let router = Router::new()
+            .route("/", get(root))
+            .route("/health", get(health))
+            .route("/json", get(json_status))
+            .route("/slow", get(slow))
+            .route("/status/{code}", get(status))
+            .fallback(not_found)
+            .with_state(self.shared.clone());
+        let name = format!("app-{}", self.shared.name);
+        self.server = Some(InProcessServer::start(&name, listener, router)?);
+        Ok(())
+    }
+
+    /// The name given to [`AppBackend::start`].
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// `http://127.0.0.1:PORT<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// What `/health` answers from now on.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.shared.healthy.store(healthy, Ordering::SeqCst);
+    }
+
+    /// What `/` answers from now on.
+    pub fn set_body(&self, body: &str) {
+        let mut guard = self
+            .shared
+            .body
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        *guard = body.to_string();
+    }
+
+    /// Requests served so far (all routes, across restarts).
+    pub fn hits(&self) -> u64 {
+        self.shared.hits.load(Ordering::SeqCst)
+    }
+
+    /// True while it serves.
+    pub fn is_running(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// Closes the port and every open connection; connections are refused until
+    /// [`AppBackend::start_again`].
+    pub fn stop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            server.shutdown();
+        }
+    }
+
+    /// Serves again on the same port (no-op while running).
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        if self.server.is_some() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", self.port)) {
+                Ok(listener) => break listener,
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!("rebind 127.0.0.1:{}: {e}", self.port);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => bail!("cannot bind 127.0.0.1:{} again: {e}", self.port),
+            }
+        };
+        self.serve(listener)
+    }
+}
+
+impl Drop for AppBackend {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+type AppState = State<Arc<Shared>>;
+
+fn reply(shared: &Shared, status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    if let Ok(value) = HeaderValue::from_str(&shared.name) {
+        response.headers_mut().insert("x-backend", value);
+    }
+    response
+}
+
+async fn root(State(s): AppState) -> Response {
+    s.hit();
+    let body = s
+        .body
+        .lock()
+        .map(|b| b.clone())
+        .unwrap_or_else(|poison| poison.into_inner().clone());
+    reply(&s, StatusCode::OK, body)
+}
+
+async fn health(State(s): AppState) -> Response {
+    s.hit();
+    if s.healthy.load(Ordering::SeqCst) {
+        reply(&s, StatusCode::OK, "ok".into())
+    } else {
+        reply(&s, StatusCode::SERVICE_UNAVAILABLE, "unhealthy".into())
+    }
+}
+
+async fn json_status(State(s): AppState) -> Response {
+    let count = s.hit();
+    let body = json!({ "name": s.name, "status": "ok", "count": count }).to_string();
+    let mut response = reply(&s, StatusCode::OK, body);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[derive(Deserialize)]
+struct SlowQuery {
+    ms: Option<u64>,
+}
+
+async fn slow(State(s): AppState, Query(q): Query<SlowQuery>) -> Response {
+    s.hit();
+    tokio::time::sleep(Duration::from_millis(q.ms.unwrap_or(1000))).await;
+    reply(&s, StatusCode::OK, "slow ok".into())
+}
+
+async fn status(State(s): AppState, Path(code): Path<u16>) -> Response {
+    s.hit();
+    match StatusCode::from_u16(code) {
+        Ok(code) => reply(&s, code, format!("status {}", code.as_u16())),
+        Err(_) => reply(&s, StatusCode::BAD_REQUEST, format!("bad status {code}")),
+    }
+}
+
+async fn not_found(State(s): AppState) -> Response {
+    s.hit();
+    reply(&s, StatusCode::NOT_FOUND, "not found".into())
+}

@@ -1,0 +1,386 @@
+//! standby-common against real servers on loopback: HTTP probes on an app backend, HTTPS on
+//! nginx with a self-signed certificate, TCP, PostgreSQL, notifiers received by a local
+//! webhook server, and the run lock held by another process.
+
+#![allow(clippy::unwrap_used)] // a panic is a failed test
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use standby_common::config::ConfigFile;
+use standby_common::exit::{code_of, Code};
+use standby_common::notify::{Event, EventKind, Notifiers};
+use standby_common::probe::http::{ClientOptions, HttpCheck, TlsOptions};
+use standby_common::probe::{self, Failure, StatusSet};
+use standby_common::retry::Backoff;
+use standby_common::secret::Secret;
+use standby_common::state::StateDir;
+use standby_e2e::{AppBackend, Nginx, NginxOptions};
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn http_probe_expectations_against_a_real_backend() {
+    let app = AppBackend::start("probe").unwrap();
+    let check = |path: &str| HttpCheck::new(app.url(path));
+
+    let ok = block(check("/health").run());
+    assert!(ok.ok && ok.status == Some(200), "{ok:?}");
+
+    app.set_healthy(false);
+    let down = block(check("/health").run());
+    assert_eq!(
+        (down.ok, down.failure, down.status),
+        (false, Some(Failure::Unexpected), Some(503))
+    );
+    assert!(
+        down.error
+            .as_deref()
+            .unwrap()
+            .contains("expected status 2xx, got 503"),
+        "{down:?}"
+    );
+    let accepted = block(
+        HttpCheck {
+            expect_status: "503".parse().unwrap(),
+            ..check("/health")
+        }
+        .run(),
+    );
+    assert!(accepted.ok, "an expected status set decides: {accepted:?}");
+
+    let body = block(
+        HttpCheck {
+            body_contains: Some("hello from probe".into()),
+            ..check("/")
+        }
+        .run(),
+    );
+    assert!(body.ok, "{body:?}");
+    let wrong = block(
+        HttpCheck {
+            body_regex: Some(regex::Regex::new("^bye").unwrap()),
+            ..check("/")
+        }
+        .run(),
+    );
+    assert!(
+        !wrong.ok
+            && wrong
+                .error
+                .unwrap()
+                .contains("expected body to match /^bye/")
+    );
+
+    let slow = block(
+        HttpCheck {
+            max_latency: Some(Duration::from_millis(50)),
+            ..check("/slow?ms=200")
+        }
+        .run(),
+    );
+    assert!(!slow.ok && slow.error.unwrap().contains("expected latency"));
+
+    let timeout = HttpCheck {
+        client: ClientOptions {
+            timeout: Duration::from_millis(200),
+            ..Default::default()
+        },
+        ..check("/slow?ms=3000")
+    };
+    let start = Instant::now();
+    let timed_out = block(timeout.run());
+    assert_eq!(timed_out.failure, Some(Failure::Timeout), "{timed_out:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "never hangs past the timeout"
+    );
+
+    let port = standby_e2e::ports::free_port();
+    let refused = block(HttpCheck::new(format!("http://127.0.0.1:{port}/")).run());
+    assert_eq!(refused.failure, Some(Failure::Unreachable), "{refused:?}");
+}
+
+#[test]
+fn http_probe_pins_a_host_name_to_an_origin_ip() {
+    let app = AppBackend::start("origin").unwrap();
+    // A name that resolves nowhere, pinned to the origin: the request reaches the backend.
+    let url = format!("http://origin.example.invalid:{}/health", app.port);
+    let pinned = HttpCheck {
+        client: ClientOptions {
+            resolve: vec![(
+                "origin.example.invalid".into(),
+                "127.0.0.1".parse().unwrap(),
+            )],
+            ..Default::default()
+        },
+        ..HttpCheck::new(url.clone())
+    };
+    assert!(block(pinned.run()).ok);
+    assert_eq!(app.hits(), 1);
+}
+
+#[test]
+fn https_probe_verifies_certificates_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = standby_e2e::tls::self_signed(dir.path(), "localhost", 30).unwrap();
+    let nginx = Nginx::start(NginxOptions {
+        tls: Some((cert.clone(), key)),
+        ..Default::default()
+    })
+    .unwrap();
+    let url = format!("https://localhost:{}/", nginx.port);
+    let with = |tls: TlsOptions| HttpCheck {
+        client: ClientOptions {
+            tls,
+            resolve: vec![("localhost".into(), "127.0.0.1".parse().unwrap())],
+            ..Default::default()
+        },
+        ..HttpCheck::new(url.clone())
+    };
+    let untrusted = block(with(TlsOptions::default()).run());
+    assert_eq!(
+        untrusted.failure,
+        Some(Failure::Tls),
+        "verified by default: {untrusted:?}"
+    );
+    let trusted = block(
+        with(TlsOptions {
+            ca_file: Some(cert),
+            insecure: false,
+        })
+        .run(),
+    );
+    assert!(trusted.ok, "{trusted:?}");
+    let insecure = block(
+        with(TlsOptions {
+            ca_file: None,
+            insecure: true,
+        })
+        .run(),
+    );
+    assert!(insecure.ok, "{insecure:?}");
+    assert!(StatusSet::success().contains(trusted.status.unwrap()));
+}
+
+#[test]
+fn tcp_probe() {
+    let app = AppBackend::start("tcp").unwrap();
+    assert!(
+        block(probe::tcp::check(
+            &format!("127.0.0.1:{}", app.port),
+            Duration::from_secs(2)
+        ))
+        .ok
+    );
+    let port = standby_e2e::ports::free_port();
+    let r = block(probe::tcp::check(
+        &format!("127.0.0.1:{port}"),
+        Duration::from_secs(2),
+    ));
+    assert_eq!(r.failure, Some(Failure::Unreachable));
+}
+
+#[test]
+fn postgres_probe_against_a_real_server() {
+    let mut pg = standby_e2e::start_primary().unwrap();
+    let ok = block(probe::postgres::check(
+        &pg.conninfo(),
+        None,
+        Duration::from_secs(5),
+    ));
+    assert!(ok.ok, "{ok:?}");
+    let no_db = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=nosuchdb",
+        pg.port
+    );
+    let bad = block(probe::postgres::check(
+        &no_db,
+        Some(&Secret::new("pw")),
+        Duration::from_secs(5),
+    ));
+    assert_eq!(
+        bad.failure,
+        Some(Failure::Unexpected),
+        "the server answered with an error: {bad:?}"
+    );
+    assert!(bad.error.unwrap().contains("nosuchdb"));
+    pg.stop_immediate();
+    let down = block(probe::postgres::check(
+        &pg.conninfo(),
+        None,
+        Duration::from_secs(5),
+    ));
+    assert_eq!(down.failure, Some(Failure::Unreachable), "{down:?}");
+}
+
+/// A local receiver that records (path, headers, body) and answers with `status`.
+struct Receiver {
+    port: u16,
+    got: Arc<Mutex<Vec<(String, Vec<(String, String)>, String)>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn receiver(status: u16) -> Receiver {
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    let got: Arc<Mutex<Vec<_>>> = Arc::default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let store = got.clone();
+    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: String| {
+        let store = store.clone();
+        async move {
+            let h = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                .collect();
+            store
+                .lock()
+                .unwrap()
+                .push((uri.path().to_string(), h, body));
+            StatusCode::from_u16(status).unwrap()
+        }
+    });
+    rt.spawn(async move { axum::serve(listener, app).await });
+    Receiver { port, got, _rt: rt }
+}
+
+#[test]
+fn notifiers_deliver_each_kind_to_a_real_http_server() {
+    let r = receiver(200);
+    let base = format!("http://127.0.0.1:{}", r.port);
+    std::env::set_var("STANDBY_TEST_NTFY_TOKEN", "tok-secret");
+    let cfg = ConfigFile::from_str(
+        "n.toml",
+        format!(
+            r#"
+[[notify]]
+kind = "webhook"
+url = "{base}/hook"
+[[notify]]
+kind = "slack"
+url = "{base}/slack"
+[[notify]]
+kind = "ntfy"
+url = "{base}/alerts"
+token-env = "STANDBY_TEST_NTFY_TOKEN"
+[[notify]]
+kind = "healthchecks"
+url = "{base}/ping/abc"
+"#
+        ),
+    );
+    let n = Notifiers::from_config(&cfg).unwrap();
+    let down = Event::new(
+        "downtime-monitor",
+        EventKind::Down,
+        "app",
+        "connection refused",
+    );
+    assert_eq!(block(n.send(&down)), 4);
+    block(n.send(&Event::new(
+        "backup-sync",
+        EventKind::Start,
+        "nightly",
+        "starting",
+    )));
+    let got = r.got.lock().unwrap().clone();
+    let find = |path: &str| {
+        got.iter()
+            .find(|(p, _, _)| p == path)
+            .unwrap_or_else(|| panic!("no request to {path}: {got:?}"))
+    };
+    let hook: serde_json::Value = serde_json::from_str(&find("/hook").2).unwrap();
+    assert_eq!(
+        (hook["kind"].as_str(), hook["subject"].as_str()),
+        (Some("down"), Some("app"))
+    );
+    let slack: serde_json::Value = serde_json::from_str(&find("/slack").2).unwrap();
+    assert!(slack["text"]
+        .as_str()
+        .unwrap()
+        .contains("app DOWN: connection refused"));
+    let (_, headers, body) = find("/alerts");
+    assert_eq!(body, "connection refused");
+    let header = |k: &str| {
+        headers
+            .iter()
+            .find(|(h, _)| h == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("priority"), Some("high"));
+    assert_eq!(header("authorization"), Some("Bearer tok-secret"));
+    assert!(
+        got.iter().any(|(p, _, _)| p == "/ping/abc/fail"),
+        "DOWN pings /fail"
+    );
+    assert!(
+        got.iter().any(|(p, _, _)| p == "/ping/abc/start"),
+        "a start pings /start"
+    );
+}
+
+#[test]
+fn a_failing_notifier_is_retried_a_bounded_number_of_times_and_never_fatal() {
+    let r = receiver(500);
+    let cfg = ConfigFile::from_str(
+        "n.toml",
+        format!(
+            "[[notify]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/x\"\n",
+            r.port
+        ),
+    );
+    let quick = Backoff {
+        attempts: 3,
+        base: Duration::from_millis(1),
+        max: Duration::from_millis(5),
+    };
+    let n = Notifiers::from_config(&cfg).unwrap().with_backoff(quick);
+    assert_eq!(
+        block(n.send(&Event::new("t", EventKind::Failure, "s", "m"))),
+        0
+    );
+    assert_eq!(
+        r.got.lock().unwrap().len(),
+        3,
+        "exactly the bounded number of attempts"
+    );
+}
+
+#[test]
+fn the_run_lock_held_by_another_process_exits_3_and_a_killed_holder_does_not_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::open("t", Some(dir.path())).unwrap();
+    let lock_path = dir.path().join("run.lock");
+    // One process that takes the lock with flock(1) and then holds it as `sleep`.
+    let mut holder = std::process::Command::new("sh")
+        .args(["-c", "exec 9>\"$0\" && flock 9 && exec sleep 30"])
+        .arg(&lock_path)
+        .spawn()
+        .unwrap();
+    assert!(standby_e2e::process::wait_until(
+        Duration::from_secs(5),
+        || { std::fs::metadata(&lock_path).is_ok() && state.lock("run").is_err() }
+    ));
+    let err = state.lock("run").unwrap_err();
+    assert_eq!(code_of(&err), Code::Locked);
+    holder.kill().unwrap(); // SIGKILL: the holder never unlocks
+    holder.wait().unwrap();
+    assert!(standby_e2e::process::wait_until(
+        Duration::from_secs(5),
+        || state.lock("run").is_ok()
+    ));
+}
