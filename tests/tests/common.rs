@@ -220,10 +220,13 @@ fn postgres_probe_against_a_real_server() {
     assert_eq!(down.failure, Some(Failure::Unreachable), "{down:?}");
 }
 
-/// A local receiver that records (path, headers, body) and answers with `status`.
+/// One request a receiver got: path, headers, body.
+type Received = (String, Vec<(String, String)>, String);
+
+/// A local receiver that records requests and answers with `status`.
 struct Receiver {
     port: u16,
-    got: Arc<Mutex<Vec<(String, Vec<(String, String)>, String)>>>,
+    got: Arc<Mutex<Vec<Received>>>,
     _rt: tokio::runtime::Runtime,
 }
 
