@@ -16,6 +16,7 @@ pub mod ports;
 pub mod postgres;
 pub mod process;
 pub mod tls;
+pub mod webhook;
 
 mod serve;
 mod sys;

@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used)] // a panic is a failed test
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use standby_common::config::ConfigFile;
@@ -15,6 +14,7 @@ use standby_common::probe::{self, Failure, StatusSet};
 use standby_common::retry::Backoff;
 use standby_common::secret::Secret;
 use standby_common::state::StateDir;
+use standby_e2e::webhook::Webhook;
 use standby_e2e::{AppBackend, Nginx, NginxOptions};
 
 fn block<F: std::future::Future>(f: F) -> F::Output {
@@ -220,51 +220,10 @@ fn postgres_probe_against_a_real_server() {
     assert_eq!(down.failure, Some(Failure::Unreachable), "{down:?}");
 }
 
-/// One request a receiver got: path, headers, body.
-type Received = (String, Vec<(String, String)>, String);
-
-/// A local receiver that records requests and answers with `status`.
-struct Receiver {
-    port: u16,
-    got: Arc<Mutex<Vec<Received>>>,
-    _rt: tokio::runtime::Runtime,
-}
-
-fn receiver(status: u16) -> Receiver {
-    use axum::http::{HeaderMap, StatusCode, Uri};
-    let got: Arc<Mutex<Vec<_>>> = Arc::default();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let store = got.clone();
-    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: String| {
-        let store = store.clone();
-        async move {
-            let h = headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                .collect();
-            store
-                .lock()
-                .unwrap()
-                .push((uri.path().to_string(), h, body));
-            StatusCode::from_u16(status).unwrap()
-        }
-    });
-    rt.spawn(async move { axum::serve(listener, app).await });
-    Receiver { port, got, _rt: rt }
-}
-
 #[test]
 fn notifiers_deliver_each_kind_to_a_real_http_server() {
-    let r = receiver(200);
-    let base = format!("http://127.0.0.1:{}", r.port);
+    let r = Webhook::start(200).unwrap();
+    let base = r.url("");
     std::env::set_var("STANDBY_TEST_NTFY_TOKEN", "tok-secret");
     let cfg = ConfigFile::from_str(
         "n.toml",
@@ -300,45 +259,39 @@ url = "{base}/ping/abc"
         "nightly",
         "starting",
     )));
-    let got = r.got.lock().unwrap().clone();
+    let got = r.received();
     let find = |path: &str| {
         got.iter()
-            .find(|(p, _, _)| p == path)
+            .find(|r| r.path == path)
             .unwrap_or_else(|| panic!("no request to {path}: {got:?}"))
     };
-    let hook: serde_json::Value = serde_json::from_str(&find("/hook").2).unwrap();
+    let hook = find("/hook").json();
     assert_eq!(
         (hook["kind"].as_str(), hook["subject"].as_str()),
         (Some("down"), Some("app"))
     );
-    let slack: serde_json::Value = serde_json::from_str(&find("/slack").2).unwrap();
+    let slack = find("/slack").json();
     assert!(slack["text"]
         .as_str()
         .unwrap()
         .contains("app DOWN: connection refused"));
-    let (_, headers, body) = find("/alerts");
-    assert_eq!(body, "connection refused");
-    let header = |k: &str| {
-        headers
-            .iter()
-            .find(|(h, _)| h == k)
-            .map(|(_, v)| v.as_str())
-    };
-    assert_eq!(header("priority"), Some("high"));
-    assert_eq!(header("authorization"), Some("Bearer tok-secret"));
+    let ntfy = find("/alerts");
+    assert_eq!(ntfy.body, "connection refused");
+    assert_eq!(ntfy.header("priority"), Some("high"));
+    assert_eq!(ntfy.header("authorization"), Some("Bearer tok-secret"));
     assert!(
-        got.iter().any(|(p, _, _)| p == "/ping/abc/fail"),
+        got.iter().any(|r| r.path == "/ping/abc/fail"),
         "DOWN pings /fail"
     );
     assert!(
-        got.iter().any(|(p, _, _)| p == "/ping/abc/start"),
+        got.iter().any(|r| r.path == "/ping/abc/start"),
         "a start pings /start"
     );
 }
 
 #[test]
 fn a_failing_notifier_is_retried_a_bounded_number_of_times_and_never_fatal() {
-    let r = receiver(500);
+    let r = Webhook::start(500).unwrap();
     let cfg = ConfigFile::from_str(
         "n.toml",
         format!(
@@ -357,7 +310,7 @@ fn a_failing_notifier_is_retried_a_bounded_number_of_times_and_never_fatal() {
         0
     );
     assert_eq!(
-        r.got.lock().unwrap().len(),
+        r.received().len(),
         3,
         "exactly the bounded number of attempts"
     );

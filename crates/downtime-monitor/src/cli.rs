@@ -1,23 +1,189 @@
-//! Command line of downtime-monitor: the shared global flags; the tool's commands come with its issue.
+//! Command line: `check`, `watch`, `status`, `report`, `maintenance`, `import`. Flags and the
+//! `[downtime-monitor]` section become a [`Setup`]; the commands live in their modules.
 
-use clap::Parser;
-use standby_common::cli::{print_effective_config, GlobalArgs};
-use standby_common::Code;
+use std::path::PathBuf;
 
+use clap::{Parser, Subcommand, ValueEnum};
+use standby_common::cli::{print_effective_config, Context, GlobalArgs};
+use standby_common::duration::HumanDuration;
+use standby_common::exit::{self, Code, CodedResult};
+use standby_common::state::write_atomic;
+
+use crate::clock;
 use crate::config::Config;
+use crate::maintenance::{self, Maintenance, Recurring};
+use crate::monitor::Monitor;
+use crate::store::{Spool, Store, Stored};
+use crate::target::{self, Sample, Target};
 
 const EXAMPLES: &str = "Examples:
-  # check the config file a cron job will use, before it runs at 3 a.m.
-  downtime-monitor --check-config --config /etc/standby/standby.toml
-  # the same, as JSON, for a CI step
-  downtime-monitor --check-config --json";
+  # cron, every minute: one round over all targets; exit 1 while any target is DOWN
+  * * * * *  downtime-monitor check -q || dns-failover check -q
+  # as a daemon with a Prometheus endpoint
+  downtime-monitor watch --metrics-listen 127.0.0.1:9310
+  # the monthly review: uptime per month and what to do about it
+  downtime-monitor report --since 90d --monthly
+  downtime-monitor report --since 30d --format html -o uptime.html
+  # planned work: failures for the next 2 hours are not outages and raise no alert
+  downtime-monitor maintenance add --target vf-server --for 2h --reason 'UPS battery swap'
+  # keep the history of the old cron script
+  downtime-monitor import --format seed-log ~/vf-downtime.log --target vf-server --interval 5m
 
-/// uptime checks from cron or as a daemon, outage history, reports and alerts.
+Exit codes: 0 all targets up, 1 a target is DOWN (or a round could not be recorded),
+2 bad flags or config, 3 another check holds the lock.";
+
+/// Uptime checks from cron or as a daemon, outage history, uptime reports and alerts.
 #[derive(Debug, Parser)]
-#[command(name = "downtime-monitor", version, after_help = EXAMPLES, arg_required_else_help = true)]
+#[command(name = "downtime-monitor", version, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+
+    /// Name of this monitor's point of view [default: the host name]
+    #[arg(long, global = true, env = "STANDBY_DOWNTIME_MONITOR_VANTAGE")]
+    pub vantage: Option<String>,
+
+    /// SQLite database [default: <state dir>/monitor.db]
+    #[arg(
+        long,
+        global = true,
+        env = "STANDBY_DOWNTIME_MONITOR_DATABASE",
+        value_name = "PATH"
+    )]
+    pub database: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One round over all targets (for cron): record, update states, alert on changes
+    Check {
+        /// Also write the node-exporter textfile format here
+        #[arg(long, value_name = "PATH")]
+        metrics_file: Option<PathBuf>,
+    },
+    /// Run as a daemon: each target on its own interval, until SIGTERM/SIGINT
+    Watch {
+        /// Serve Prometheus metrics on this address (GET /metrics)
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
+        /// Stop after this long (tests, benchmarks)
+        #[arg(long, value_name = "DUR", hide = true)]
+        stop_after: Option<HumanDuration>,
+    },
+    /// Current state of each target, since when, last error
+    Status,
+    /// Uptime, downtime, incidents, MTTR, MTBF and the decision they point to
+    Report {
+        /// Start: 30d (ago), 2026-01-01, or an RFC 3339 time
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// End [default: now]
+        #[arg(long, default_value = "now")]
+        until: String,
+        /// Only these targets (repeatable)
+        #[arg(long = "target", value_name = "NAME")]
+        targets: Vec<String>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: ReportFormat,
+        /// One row per calendar month too
+        #[arg(long)]
+        monthly: bool,
+        /// Write the report here instead of stdout
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Planned work: add, list, end maintenance windows
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
+    /// Import history written by another tool
+    Import {
+        /// The format of FILE
+        #[arg(long, value_enum)]
+        format: ImportFormat,
+        file: PathBuf,
+        /// The target the history belongs to [default: the name in the log]
+        #[arg(long)]
+        target: Option<String>,
+        /// How often the old script ran
+        #[arg(long, default_value = "5m")]
+        interval: HumanDuration,
+        /// Offset of the log's times from UTC, when its zone is not known (+02:00)
+        #[arg(long, value_name = "OFFSET")]
+        utc_offset: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Start a window now (or at --start) for --for
+    Add {
+        #[arg(long, value_name = "NAME|*")]
+        target: String,
+        #[arg(long = "for", value_name = "DUR")]
+        duration: HumanDuration,
+        #[arg(long, value_name = "WHEN")]
+        start: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Windows that are open or coming
+    List,
+    /// End a window now
+    End { id: i64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Human,
+    Json,
+    Html,
+    Svg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    SeedLog,
+}
+
+/// Everything a command needs, from flags and config.
+pub struct Setup {
+    pub ctx: Context,
+    pub config: Config,
+    pub targets: Vec<Target>,
+    pub recurring: Vec<Recurring>,
+    pub vantage: String,
+    pub database: PathBuf,
+}
+
+impl Setup {
+    pub fn monitor(&self) -> Monitor {
+        Monitor {
+            tool: "downtime-monitor",
+            targets: self.targets.clone(),
+            store_path: self.database.clone(),
+            vantage: self.vantage.clone(),
+            spool: Spool::new(self.database.with_extension("spool.jsonl")),
+            notifiers: self.ctx.notifiers.clone(),
+            recurring: self.recurring.clone(),
+            reminder_ms: self.config.reminder.map(|d| d.get().as_millis() as i64),
+            retention_ms: self
+                .config
+                .retention
+                .map(|d| d.get().as_millis() as i64)
+                .unwrap_or(30 * clock::DAY_MS),
+        }
+    }
+
+    pub fn store(&self) -> anyhow::Result<Store> {
+        Store::open(&self.database, &self.vantage)
+    }
+
+    fn concurrency(&self) -> usize {
+        self.config.concurrency.unwrap_or(64)
+    }
 }
 
 /// Parse the process arguments and run.
@@ -29,5 +195,360 @@ pub fn main() -> anyhow::Result<Code> {
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     let ctx = cli.global.start("downtime-monitor")?;
     let config: Config = ctx.section()?;
-    print_effective_config(&ctx, &config)
+    let targets = target::targets(&ctx.config, &config)?;
+    let recurring = maintenance::recurring(&ctx.config, &config)?;
+    if ctx.check_config {
+        return print_effective_config(&ctx, &config);
+    }
+    let Some(command) = cli.command else {
+        return Err(exit::error(
+            Code::Usage,
+            "no command given: try `downtime-monitor --help`",
+        ));
+    };
+    let vantage = cli
+        .vantage
+        .or(config.vantage.clone())
+        .unwrap_or_else(hostname);
+    let database = match cli.database.or(config.database.clone()) {
+        Some(p) => p,
+        None => ctx.state()?.path().join("monitor.db"),
+    };
+    let setup = Setup {
+        ctx,
+        config,
+        targets,
+        recurring,
+        vantage,
+        database,
+    };
+    match command {
+        Command::Check { metrics_file } => check(&setup, metrics_file.as_deref()),
+        Command::Watch {
+            metrics_listen,
+            stop_after,
+        } => crate::watch::run(&setup, metrics_listen, stop_after.map(HumanDuration::get)),
+        Command::Status => status(&setup),
+        Command::Report {
+            since,
+            until,
+            targets,
+            format,
+            monthly,
+            output,
+        } => report(
+            &setup,
+            &since,
+            &until,
+            targets,
+            format,
+            monthly,
+            output.as_deref(),
+        ),
+        Command::Maintenance(m) => maintenance_cmd(&setup, m),
+        Command::Import {
+            format: ImportFormat::SeedLog,
+            file,
+            target,
+            interval,
+            utc_offset,
+        } => import(&setup, &file, target, interval, utc_offset.as_deref()),
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "local".into())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn check(setup: &Setup, metrics_file: Option<&std::path::Path>) -> anyhow::Result<Code> {
+    if setup.targets.is_empty() {
+        return Err(exit::error(
+            Code::Usage,
+            "no targets: add [[downtime-monitor.target]] entries to the config",
+        ));
+    }
+    let _lock = setup.ctx.state()?.lock("check")?;
+    let rt = runtime()?;
+    let samples = rt.block_on(crate::monitor::probe_all(
+        &setup.targets,
+        setup.concurrency(),
+    ));
+    let monitor = setup.monitor();
+    let (round, transitions) = monitor.record(samples)?;
+    rt.block_on(monitor.alert(&transitions));
+    if let Some(path) = metrics_file {
+        let mut m = crate::metrics::Metrics::default();
+        m.update(&round);
+        write_atomic(path, m.render().as_bytes())?;
+    }
+    let code = if round.down > 0 {
+        Code::Failed
+    } else {
+        Code::Ok
+    };
+    setup.ctx.output.report(&round, code)?;
+    Ok(code)
+}
+
+#[derive(serde::Serialize)]
+struct Status {
+    vantage: String,
+    targets: Vec<crate::machine::TargetState>,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.targets.is_empty() {
+            return writeln!(f, "no checks recorded yet (vantage {})", self.vantage);
+        }
+        for t in &self.targets {
+            write!(
+                f,
+                "{:<24} {:<7} since {}",
+                t.target,
+                t.health.as_str().to_uppercase(),
+                clock::fmt(t.since)
+            )?;
+            write!(f, "  last check {}", clock::fmt(t.last_at))?;
+            if let Some(e) = &t.last_error {
+                write!(f, "  last error: {e}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+fn status(setup: &Setup) -> anyhow::Result<Code> {
+    let store = setup.store()?;
+    let status = Status {
+        vantage: setup.vantage.clone(),
+        targets: store.states()?,
+    };
+    let down = status
+        .targets
+        .iter()
+        .any(|t| t.health == crate::machine::Health::Down);
+    let code = if down { Code::Failed } else { Code::Ok };
+    setup.ctx.output.report(&status, code)?;
+    Ok(code)
+}
+
+fn report(
+    setup: &Setup,
+    since: &str,
+    until: &str,
+    only: Vec<String>,
+    format: ReportFormat,
+    monthly: bool,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<Code> {
+    let now = clock::now_ms();
+    let from = clock::parse_when(since, now)
+        .map_err(|e| exit::error(Code::Usage, format!("--since: {e}")))?;
+    let to = clock::parse_when(until, now)
+        .map_err(|e| exit::error(Code::Usage, format!("--until: {e}")))?;
+    if to <= from {
+        return Err(exit::error(Code::Usage, "--until must be after --since"));
+    }
+    let store = setup.store()?;
+    let mut names: Vec<String> = setup.targets.iter().map(|t| t.name.clone()).collect();
+    for known in store.known_targets()? {
+        if !names.contains(&known) {
+            names.push(known);
+        }
+    }
+    if !only.is_empty() {
+        if let Some(missing) = only.iter().find(|o| !names.contains(o)) {
+            return Err(exit::error(
+                Code::Usage,
+                format!("--target {missing}: no such target in the config or the history"),
+            ));
+        }
+        names = only;
+    }
+    let maint = Maintenance {
+        recurring: setup.recurring.clone(),
+        windows: store.windows(from)?,
+    };
+    let thresholds = setup.config.decision.unwrap_or_default();
+    let report = crate::report::build(&store, &maint, &names, from, to, thresholds, monthly)?;
+    let format = if setup.ctx.output.json {
+        ReportFormat::Json
+    } else {
+        format
+    };
+    let text = match format {
+        ReportFormat::Human => report.to_string(),
+        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        ReportFormat::Html => crate::render::html(&report)?,
+        ReportFormat::Svg => crate::render::svg(&report)?,
+    };
+    match output {
+        Some(path) => write_atomic(path, text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(Code::Ok)
+}
+
+#[derive(serde::Serialize)]
+struct Windows(Vec<crate::store::Window>);
+
+impl std::fmt::Display for Windows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return writeln!(f, "no maintenance windows open or coming");
+        }
+        for w in &self.0 {
+            writeln!(
+                f,
+                "#{:<4} {:<20} {} .. {}  {}",
+                w.id,
+                w.target,
+                clock::fmt(w.start),
+                clock::fmt(w.end),
+                w.reason
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn maintenance_cmd(setup: &Setup, cmd: MaintenanceCommand) -> anyhow::Result<Code> {
+    let store = setup.store()?;
+    let now = clock::now_ms();
+    match cmd {
+        MaintenanceCommand::Add {
+            target,
+            duration,
+            start,
+            reason,
+        } => {
+            if target != "*" && !setup.targets.iter().any(|t| t.name == target) {
+                return Err(exit::error(
+                    Code::Usage,
+                    format!("--target {target}: no such target in the config (use * for all)"),
+                ));
+            }
+            let start = match start {
+                Some(s) => clock::parse_when(&s, now)
+                    .map_err(|e| exit::error(Code::Usage, format!("--start: {e}")))?,
+                None => now,
+            };
+            let end = start + duration.get().as_millis() as i64;
+            let id = store.add_window(&target, start, end, &reason)?;
+            let w = crate::store::Window {
+                id,
+                target,
+                start,
+                end,
+                reason,
+            };
+            setup.ctx.output.report(&Windows(vec![w]), Code::Ok)?;
+        }
+        MaintenanceCommand::List => setup
+            .ctx
+            .output
+            .report(&Windows(store.windows(now)?), Code::Ok)?,
+        MaintenanceCommand::End { id } => {
+            if !store.end_window(id, now)? {
+                return Err(exit::error(
+                    Code::Usage,
+                    format!("no open maintenance window #{id}"),
+                ));
+            }
+            setup.ctx.output.report(&Windows(Vec::new()), Code::Ok)?;
+        }
+    }
+    Ok(Code::Ok)
+}
+
+#[derive(serde::Serialize)]
+struct Imported {
+    target: String,
+    lines: usize,
+    outages: usize,
+    from: String,
+    to: String,
+}
+
+impl std::fmt::Display for Imported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "imported {} DOWN line(s) as {} outage(s) of {} between {} and {}",
+            self.lines, self.outages, self.target, self.from, self.to
+        )
+    }
+}
+
+fn import(
+    setup: &Setup,
+    file: &std::path::Path,
+    target: Option<String>,
+    interval: HumanDuration,
+    utc_offset: Option<&str>,
+) -> anyhow::Result<Code> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| exit::error(Code::Usage, format!("{}: {e}", file.display())))?;
+    let offset = utc_offset
+        .map(clock::parse_offset)
+        .transpose()
+        .map_err(|e| exit::error(Code::Usage, format!("--utc-offset: {e}")))?;
+    let lines = crate::import::parse(&text, offset).map_err(|(line, msg)| {
+        exit::error(Code::Usage, format!("{}:{line}: {msg}", file.display()))
+    })?;
+    let Some(first) = lines.first() else {
+        return Err(exit::error(
+            Code::Usage,
+            format!("{}: no DOWN lines to import", file.display()),
+        ));
+    };
+    let target = target.unwrap_or_else(|| first.name.clone());
+    let interval_ms = interval.get().as_millis() as i64;
+    if interval_ms < 1000 {
+        return Err(exit::error(Code::Usage, "--interval must be at least 1s"));
+    }
+    let times: Vec<i64> = lines.iter().map(|l| l.at).collect();
+    let outages = crate::import::outages(&times, interval_ms);
+    let (from, to) = (
+        outages.first().map(|o| o.0).unwrap_or(0),
+        outages.last().map(|o| o.1).unwrap_or(0),
+    );
+    // One sample per interval over the log's span: DOWN where a line was, up elsewhere.
+    let mut samples = Vec::new();
+    let mut at = from;
+    while at < to {
+        let down = outages.iter().any(|(s, e)| at >= *s && at < *e);
+        let s = Sample {
+            target: target.clone(),
+            at,
+            ok: !down,
+            latency_ms: 0.0,
+            error: down.then(|| "DOWN (imported)".to_string()),
+            interval_ms,
+        };
+        samples.push(Stored::new(&s, false));
+        at += interval_ms;
+    }
+    let mut store = setup.store().code(Code::Failed)?;
+    store.import(&samples, &outages, &target)?;
+    let report = Imported {
+        target,
+        lines: lines.len(),
+        outages: outages.len(),
+        from: clock::fmt(from),
+        to: clock::fmt(to),
+    };
+    setup.ctx.output.report(&report, Code::Ok)?;
+    Ok(Code::Ok)
 }

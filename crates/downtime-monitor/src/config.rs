@@ -1,9 +1,144 @@
-//! The `[downtime-monitor]` section of the standby config file. Keys are added with the commands
-//! that use them; until then any key is reported as unknown (exit 2).
+//! The `[downtime-monitor]` section: monitor-wide settings, `[[downtime-monitor.target]]`
+//! entries and recurring `[[downtime-monitor.maintenance]]` windows.
+//!
+//! ```toml
+//! [downtime-monitor]
+//! vantage = "office"              # who is looking (several monitors can share a database)
+//! retention = "30d"               # raw samples kept; older ones are rolled up per hour
+//! decision = { do-nothing-above = 95.0, watch-above = 85.0, ups-above = 80.0 }
+//!
+//! [[downtime-monitor.target]]
+//! name = "vf-server"
+//! kind = "https"                  # http | https | tcp | postgres | command
+//! address = "https://vf.example.com/health"
+//! interval = "60s"
+//! failure-threshold = 3           # consecutive failures before DOWN
+//! recovery-threshold = 2          # consecutive successes before RECOVERED
+//!
+//! [[downtime-monitor.maintenance]]
+//! target = "vf-server"            # or "*"
+//! days = ["sun"]
+//! start = "02:00"                 # UTC unless utc-offset is given
+//! utc-offset = "+02:00"
+//! duration = "30m"
+//! reason = "weekly updates"
+//! ```
+
+use std::net::IpAddr;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use standby_common::duration::HumanDuration;
+use standby_common::probe::StatusSet;
+use toml::Spanned;
 
 /// Settings of downtime-monitor.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Config {}
+pub struct Config {
+    /// Name of this monitor's point of view [default: the host name].
+    pub vantage: Option<String>,
+    /// SQLite database [default: <state dir>/monitor.db].
+    pub database: Option<PathBuf>,
+    /// How long raw samples are kept before hourly roll-up [default: 30d].
+    pub retention: Option<HumanDuration>,
+    /// Probes in flight at most [default: 64].
+    pub concurrency: Option<usize>,
+    /// Repeat the DOWN alert this often while a target stays down [default: never].
+    pub reminder: Option<HumanDuration>,
+    /// Uptime thresholds behind the report's decision.
+    pub decision: Option<DecisionThresholds>,
+    #[serde(default, rename = "target")]
+    pub targets: Vec<Spanned<TargetSpec>>,
+    #[serde(default, rename = "maintenance")]
+    pub maintenance: Vec<Spanned<RecurringSpec>>,
+}
+
+/// What kind of check a target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Http,
+    Https,
+    Tcp,
+    Postgres,
+    Command,
+}
+
+/// One `[[downtime-monitor.target]]` as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TargetSpec {
+    pub name: String,
+    pub kind: Kind,
+    /// URL (http/https), host:port (tcp), conninfo (postgres).
+    pub address: Option<String>,
+    /// argv for `kind = "command"`: exit 0 = healthy.
+    pub command: Option<Vec<String>>,
+    pub interval: Option<HumanDuration>,
+    pub timeout: Option<HumanDuration>,
+    pub failure_threshold: Option<u32>,
+    pub recovery_threshold: Option<u32>,
+    pub expect_status: Option<StatusSet>,
+    pub body_contains: Option<String>,
+    pub body_regex: Option<String>,
+    pub max_latency: Option<HumanDuration>,
+    pub resolve: Option<IpAddr>,
+    pub insecure: Option<bool>,
+    pub cacert: Option<PathBuf>,
+    pub follow_redirects: Option<bool>,
+    /// PostgreSQL password from this env var or file.
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+/// A weekly recurring maintenance window as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RecurringSpec {
+    /// A target name, or "*" for all [default: "*"].
+    pub target: Option<String>,
+    /// Days of the week (mon..sun) [default: every day].
+    pub days: Option<Vec<String>>,
+    /// "HH:MM" local to `utc-offset`.
+    pub start: String,
+    pub duration: HumanDuration,
+    /// "+02:00" [default: UTC].
+    pub utc_offset: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Uptime percentages that decide what to do (the seed plan: > 95 nothing, 85–95 watch,
+/// 80–85 consider a UPS, < 80 UPS and LTE backup).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DecisionThresholds {
+    pub do_nothing_above: f64,
+    pub watch_above: f64,
+    pub ups_above: f64,
+}
+
+impl Default for DecisionThresholds {
+    fn default() -> Self {
+        DecisionThresholds {
+            do_nothing_above: 95.0,
+            watch_above: 85.0,
+            ups_above: 80.0,
+        }
+    }
+}
+
+impl DecisionThresholds {
+    /// The decision for an uptime percentage.
+    pub fn decide(&self, uptime_pct: f64) -> &'static str {
+        if uptime_pct > self.do_nothing_above {
+            "do nothing"
+        } else if uptime_pct >= self.watch_above {
+            "watch two more months"
+        } else if uptime_pct >= self.ups_above {
+            "consider a UPS"
+        } else {
+            "UPS and LTE backup"
+        }
+    }
+}

@@ -1,8 +1,18 @@
-//! downtime-monitor: uptime checks from cron or as a daemon, outage history, reports and alerts.
-//!
-//! Planned: `check`, `watch`, `status`, `report`, `maintenance`, `import`.
-//! Today the binary reads and validates its section of the standby config
-//! (`--check-config`); the commands land with the tool's own issue.
+//! downtime-monitor: uptime checks from cron or as a daemon, an outage history in SQLite,
+//! reports that drive decisions (uptime %, incidents, MTTR/MTBF, unknown time, maintenance,
+//! monthly rows), and alerts on DOWN / RECOVERED through standby-common's notifiers.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod import;
+pub mod intervals;
+pub mod machine;
+pub mod maintenance;
+pub mod metrics;
+pub mod monitor;
+pub mod render;
+pub mod report;
+pub mod store;
+pub mod target;
+pub mod watch;

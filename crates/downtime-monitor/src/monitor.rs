@@ -1,0 +1,280 @@
+//! A round of checks: probe targets (bounded concurrency), run each sample through the state
+//! machine, write samples, states and incidents in one transaction, then alert on the
+//! transitions. If the database cannot be written, the samples go to the spool and are
+//! replayed, in time order, before the next round's.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use standby_common::exit::{self, Code};
+use standby_common::notify::{Event, EventKind, Notifiers};
+use tokio::sync::Semaphore;
+
+use crate::clock;
+use crate::machine::{self, Health, TargetState, Transition};
+use crate::maintenance::Maintenance;
+use crate::store::{IncidentChange, Spool, Store, Stored};
+use crate::target::{Sample, Target};
+
+/// Probe every target once, at most `concurrency` at a time.
+pub async fn probe_all(targets: &[Target], concurrency: usize) -> Vec<Sample> {
+    let client = standby_common::probe::http::client(&Default::default()).ok();
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, t) in targets.iter().enumerate() {
+        let (t, limit, client) = (t.clone(), limit.clone(), client.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire().await;
+            (i, t.probe(client.as_ref()).await)
+        });
+    }
+    let mut out: Vec<(usize, Sample)> = Vec::new();
+    while let Some(Ok(r)) = tasks.join_next().await {
+        out.push(r);
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, s)| s).collect()
+}
+
+/// One target's line in a round's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetLine {
+    pub target: String,
+    pub ok: bool,
+    pub latency_ms: f64,
+    pub health: Health,
+    pub since: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transition: Option<Transition>,
+    pub maintenance: bool,
+}
+
+/// What a round did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    pub at: String,
+    pub vantage: String,
+    pub targets: Vec<TargetLine>,
+    pub down: usize,
+    /// Samples replayed from the spool into the database this round.
+    pub replayed: usize,
+}
+
+/// Everything a round needs besides the samples.
+pub struct Monitor {
+    pub tool: &'static str,
+    pub targets: Vec<Target>,
+    pub store_path: std::path::PathBuf,
+    pub vantage: String,
+    pub spool: Spool,
+    pub notifiers: Notifiers,
+    pub recurring: Vec<crate::maintenance::Recurring>,
+    pub reminder_ms: Option<i64>,
+    pub retention_ms: i64,
+}
+
+impl Monitor {
+    /// Record `fresh` samples (plus any spooled ones), update states, alert. If the database
+    /// cannot be written, the samples are spooled and the error says so.
+    pub fn record(&self, fresh: Vec<Sample>) -> anyhow::Result<(Round, Vec<(String, Transition)>)> {
+        let spooled = self.spool.read()?;
+        let replayed = spooled.len();
+        let mut all: Vec<Sample> = spooled.into_iter().chain(fresh.iter().cloned()).collect();
+        all.sort_by_key(|s| s.at);
+        let result = self.write(&all);
+        let (round, transitions) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                if let Err(se) = self.spool.append(&fresh) {
+                    return Err(e.context(format!(
+                        "and the spool failed too ({se:#}): this round's samples are lost"
+                    )));
+                }
+                return Err(exit::with_code(
+                    Code::Failed,
+                    e.context(format!(
+                        "cannot write the history; {} sample(s) kept in {} and written next run",
+                        fresh.len(),
+                        self.spool_path().display()
+                    )),
+                ));
+            }
+        };
+        self.spool.clear()?;
+        Ok((Round { replayed, ..round }, transitions))
+    }
+
+    fn spool_path(&self) -> std::path::PathBuf {
+        self.store_path.with_extension("spool.jsonl")
+    }
+
+    fn write(&self, samples: &[Sample]) -> anyhow::Result<(Round, Vec<(String, Transition)>)> {
+        let mut store = Store::open(&self.store_path, &self.vantage)?;
+        let now = clock::now_ms();
+        let maint = Maintenance {
+            recurring: self.recurring.clone(),
+            windows: store.windows(now - 7 * clock::DAY_MS)?,
+        };
+        let mut states: BTreeMap<String, TargetState> = store
+            .states()?
+            .into_iter()
+            .map(|s| (s.target.clone(), s))
+            .collect();
+        let by_name: BTreeMap<&str, &Target> =
+            self.targets.iter().map(|t| (t.name.as_str(), t)).collect();
+        let mut stored = Vec::new();
+        let mut changes = Vec::new();
+        let mut transitions = Vec::new();
+        let mut lines: BTreeMap<String, TargetLine> = BTreeMap::new();
+        for s in samples {
+            let Some(target) = by_name.get(s.target.as_str()) else {
+                continue;
+            };
+            let in_maint = maint.active(&s.target, s.at);
+            let state = states
+                .entry(s.target.clone())
+                .or_insert_with(|| TargetState::new(&s.target));
+            let tr = machine::apply(state, s, target, in_maint, self.reminder_ms);
+            match &tr {
+                Some(Transition::Down { started, error }) => changes.push(IncidentChange::Open {
+                    target: s.target.clone(),
+                    started: *started,
+                    cause: error.clone(),
+                }),
+                Some(Transition::Recovered { ended, .. }) => changes.push(IncidentChange::Close {
+                    target: s.target.clone(),
+                    ended: *ended,
+                }),
+                _ => {}
+            }
+            stored.push(Stored::new(s, in_maint));
+            if let Some(t) = &tr {
+                transitions.push((s.target.clone(), t.clone()));
+            }
+            lines.insert(
+                s.target.clone(),
+                TargetLine {
+                    target: s.target.clone(),
+                    ok: s.ok,
+                    latency_ms: s.latency_ms,
+                    health: state.health,
+                    since: clock::fmt(state.since),
+                    error: s.error.clone(),
+                    transition: tr
+                        .or_else(|| lines.get(&s.target).and_then(|l| l.transition.clone())),
+                    maintenance: in_maint,
+                },
+            );
+        }
+        let touched: Vec<TargetState> = states
+            .values()
+            .filter(|s| lines.contains_key(&s.target))
+            .cloned()
+            .collect();
+        store.save_round(&stored, &touched, &changes)?;
+        if let Err(e) = store.roll_up(now - self.retention_ms) {
+            tracing::warn!("roll-up of old samples failed (will retry next run): {e:#}");
+        }
+        let targets: Vec<TargetLine> = self
+            .targets
+            .iter()
+            .filter_map(|t| lines.remove(&t.name))
+            .collect();
+        let down = targets.iter().filter(|l| l.health == Health::Down).count();
+        Ok((
+            Round {
+                at: clock::fmt(now),
+                vantage: self.vantage.clone(),
+                targets,
+                down,
+                replayed: 0,
+            },
+            transitions,
+        ))
+    }
+
+    /// Alert on each transition (failures are logged inside notify, never fatal).
+    pub async fn alert(&self, transitions: &[(String, Transition)]) -> usize {
+        let mut sent = 0;
+        for (target, tr) in transitions {
+            let event = match tr {
+                Transition::Down { started, error } => Event::new(
+                    self.tool,
+                    EventKind::Down,
+                    target,
+                    format!(
+                        "{target} is DOWN since {} (seen from {}): {error}",
+                        clock::fmt(*started),
+                        self.vantage
+                    ),
+                ),
+                Transition::Reminder { started, error } => Event::new(
+                    self.tool,
+                    EventKind::Down,
+                    target,
+                    format!(
+                        "{target} is still DOWN since {}: {error}",
+                        clock::fmt(*started)
+                    ),
+                ),
+                Transition::Recovered { started, ended } => Event::new(
+                    self.tool,
+                    EventKind::Recovered,
+                    target,
+                    format!(
+                        "{target} RECOVERED after {} (down since {})",
+                        clock::fmt_duration(ended - started),
+                        clock::fmt(*started)
+                    ),
+                )
+                .with_details(serde_json::json!({ "duration_s": (ended - started) / 1000 })),
+            };
+            sent += self.notifiers.send(&event).await;
+        }
+        sent
+    }
+}
+
+impl std::fmt::Display for Round {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for l in &self.targets {
+            let mark = match (l.maintenance, l.ok) {
+                (true, _) => "MAINT",
+                (false, true) => "ok",
+                (false, false) => "FAIL",
+            };
+            write!(
+                f,
+                "{:<24} {:<5} {:>8.1} ms  {} since {}",
+                l.target,
+                mark,
+                l.latency_ms,
+                l.health.as_str().to_uppercase(),
+                l.since
+            )?;
+            if let Some(t) = &l.transition {
+                let what = match t {
+                    Transition::Down { .. } => "went DOWN",
+                    Transition::Recovered { .. } => "RECOVERED",
+                    Transition::Reminder { .. } => "still DOWN (reminder)",
+                };
+                write!(f, "  <- {what}")?;
+            }
+            if let (false, Some(e)) = (l.ok, &l.error) {
+                write!(f, "\n{:<24} {e}", "")?;
+            }
+            writeln!(f)?;
+        }
+        if self.replayed > 0 {
+            writeln!(
+                f,
+                "({} spooled sample(s) from earlier runs written)",
+                self.replayed
+            )?;
+        }
+        Ok(())
+    }
+}

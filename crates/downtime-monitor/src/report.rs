@@ -1,0 +1,336 @@
+//! Uptime reports: per target, over a period — uptime %, downtime, incidents, the longest,
+//! MTTR, MTBF, a timeline (up / down / unknown / maintenance) and the decision the uptime
+//! points to. Time the monitor was not running is *unknown*, not down, and is left out of
+//! the uptime ratio; maintenance is left out too. `--monthly` adds one row per calendar month.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::clock::{self, HOUR_MS};
+use crate::config::DecisionThresholds;
+use crate::intervals::Spans;
+use crate::maintenance::Maintenance;
+use crate::store::{Incident, Store};
+
+/// What a stretch of time was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SegmentKind {
+    Up,
+    Down,
+    Unknown,
+    Maintenance,
+}
+
+/// A stretch of the timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Segment {
+    pub start: i64,
+    pub end: i64,
+    pub kind: SegmentKind,
+}
+
+/// One incident in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentRow {
+    pub started: String,
+    pub ended: Option<String>,
+    pub started_ms: i64,
+    pub ended_ms: Option<i64>,
+    pub duration_ms: i64,
+    pub cause: Option<String>,
+}
+
+/// Figures for one period.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figures {
+    pub from: i64,
+    pub to: i64,
+    /// None when nothing was observed.
+    pub uptime_pct: Option<f64>,
+    pub downtime_ms: i64,
+    pub unknown_ms: i64,
+    pub maintenance_ms: i64,
+    pub observed_ms: i64,
+    pub incidents: usize,
+    pub longest_ms: i64,
+    pub mttr_ms: Option<i64>,
+    pub mtbf_ms: Option<i64>,
+    pub decision: Option<&'static str>,
+}
+
+/// One calendar month of a target (`--monthly`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MonthRow {
+    pub month: String,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// The report for one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    pub name: String,
+    #[serde(flatten)]
+    pub figures: Figures,
+    pub incident_list: Vec<IncidentRow>,
+    pub timeline: Vec<Segment>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub months: Vec<MonthRow>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub from: String,
+    pub to: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub vantage: String,
+    pub thresholds: DecisionThresholds,
+    pub targets: Vec<TargetReport>,
+}
+
+/// What one target's history looks like, as interval sets.
+struct History {
+    known: Spans,
+    maintenance: Spans,
+    down: Spans,
+    incidents: Vec<Incident>,
+}
+
+fn history(
+    store: &Store,
+    maint: &Maintenance,
+    target: &str,
+    from: i64,
+    to: i64,
+) -> anyhow::Result<History> {
+    let mut known: Vec<(i64, i64)> = Vec::new();
+    // Rolled-up hours: an hour with (nearly) full coverage counts whole.
+    let raw_from = store.first_raw(target)?.unwrap_or(i64::MAX).max(from);
+    if raw_from > from {
+        for h in store.hours(target, from, raw_from.min(to))? {
+            let len = if h.known_ms >= HOUR_MS * 9 / 10 {
+                HOUR_MS
+            } else {
+                h.known_ms
+            };
+            known.push((h.hour, h.hour + len));
+        }
+    }
+    // Raw samples: each covers until the next one if that came within 1.5 intervals (jitter),
+    // else one interval; what lies beyond is time the monitor did not see.
+    let samples = store.samples(target, raw_from.min(to), to)?;
+    for (i, s) in samples.iter().enumerate() {
+        let end = match samples.get(i + 1) {
+            Some(n) if n.at - s.at <= s.interval_ms + s.interval_ms / 2 => n.at,
+            _ => s.at + s.interval_ms,
+        };
+        known.push((s.at, end.max(s.at)));
+    }
+    let known = Spans::new(known).clip(from, to.min(clock::now_ms().max(from)));
+    let incidents = store.incidents(target, from, to)?;
+    let down = Spans::new(
+        incidents
+            .iter()
+            .map(|i| (i.started, i.ended.unwrap_or(to)))
+            .collect(),
+    );
+    let maintenance = maint.spans(target, from, to).intersect(&known);
+    let down = down.intersect(&known).subtract(&maintenance);
+    Ok(History {
+        known,
+        maintenance,
+        down,
+        incidents,
+    })
+}
+
+fn figures(h: &History, from: i64, to: i64, thresholds: &DecisionThresholds) -> Figures {
+    let known = h.known.clip(from, to);
+    let maintenance = h.maintenance.clip(from, to).total();
+    let down = h.down.clip(from, to).total();
+    let observed = known.total() - maintenance;
+    let uptime_pct = (observed > 0)
+        .then(|| ((observed - down) as f64 / observed as f64 * 100.0 * 1000.0).round() / 1000.0);
+    let in_period: Vec<&Incident> = h
+        .incidents
+        .iter()
+        .filter(|i| i.started < to && i.ended.is_none_or(|e| e > from))
+        .collect();
+    let durations: Vec<i64> = in_period
+        .iter()
+        .filter_map(|i| i.ended.map(|e| (e - i.started).max(0)))
+        .collect();
+    let longest = in_period
+        .iter()
+        .map(|i| (i.ended.unwrap_or(to.min(clock::now_ms())) - i.started).max(0))
+        .max()
+        .unwrap_or(0);
+    Figures {
+        from,
+        to,
+        uptime_pct,
+        downtime_ms: down,
+        unknown_ms: (to - from) - known.total(),
+        maintenance_ms: maintenance,
+        observed_ms: observed,
+        incidents: in_period.len(),
+        longest_ms: longest,
+        mttr_ms: (!durations.is_empty())
+            .then(|| durations.iter().sum::<i64>() / durations.len() as i64),
+        mtbf_ms: (!in_period.is_empty()).then(|| (observed - down) / in_period.len() as i64),
+        decision: uptime_pct.map(|u| thresholds.decide(u)),
+    }
+}
+
+fn timeline(h: &History, from: i64, to: i64) -> Vec<Segment> {
+    let window = Spans::new(vec![(from, to)]);
+    let unknown = window.subtract(&h.known);
+    let up = h.known.subtract(&h.maintenance).subtract(&h.down);
+    let mut segs: Vec<Segment> = [
+        (unknown, SegmentKind::Unknown),
+        (h.maintenance.clone(), SegmentKind::Maintenance),
+        (h.down.clone(), SegmentKind::Down),
+        (up, SegmentKind::Up),
+    ]
+    .into_iter()
+    .flat_map(|(spans, kind)| {
+        spans
+            .iter()
+            .map(|&(start, end)| Segment { start, end, kind })
+            .collect::<Vec<_>>()
+    })
+    .collect();
+    segs.sort_by_key(|s| s.start);
+    segs
+}
+
+/// Build the report for `targets` over `[from, to)`.
+pub fn build(
+    store: &Store,
+    maint: &Maintenance,
+    targets: &[String],
+    from: i64,
+    to: i64,
+    thresholds: DecisionThresholds,
+    monthly: bool,
+) -> anyhow::Result<Report> {
+    let mut out = Vec::new();
+    for name in targets {
+        let h = history(store, maint, name, from, to)?;
+        let months = if monthly {
+            let mut rows = Vec::new();
+            let mut m = clock::month_start(from);
+            while m < to {
+                let next = clock::next_month(m);
+                rows.push(MonthRow {
+                    month: clock::month_label(m),
+                    figures: figures(&h, m.max(from), next.min(to), &thresholds),
+                });
+                m = next;
+            }
+            rows
+        } else {
+            Vec::new()
+        };
+        out.push(TargetReport {
+            name: name.clone(),
+            figures: figures(&h, from, to, &thresholds),
+            incident_list: h
+                .incidents
+                .iter()
+                .map(|i| IncidentRow {
+                    started: clock::fmt(i.started),
+                    ended: i.ended.map(clock::fmt),
+                    started_ms: i.started,
+                    ended_ms: i.ended,
+                    duration_ms: (i.ended.unwrap_or(to.min(clock::now_ms())) - i.started).max(0),
+                    cause: i.cause.clone(),
+                })
+                .collect(),
+            timeline: timeline(&h, from, to),
+            months,
+        });
+    }
+    Ok(Report {
+        from: clock::fmt(from),
+        to: clock::fmt(to),
+        from_ms: from,
+        to_ms: to,
+        vantage: store.vantage().to_string(),
+        thresholds,
+        targets: out,
+    })
+}
+
+fn pct(p: Option<f64>) -> String {
+    p.map(|p| format!("{p:.2}%"))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+fn opt_dur(ms: Option<i64>) -> String {
+    ms.map(clock::fmt_duration).unwrap_or_else(|| "-".into())
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Uptime report {} .. {} (vantage {})",
+            self.from, self.to, self.vantage
+        )?;
+        for t in &self.targets {
+            let x = &t.figures;
+            writeln!(f, "\n{}", t.name)?;
+            writeln!(
+                f,
+                "  uptime {}  downtime {}  incidents {}  longest {}  MTTR {}  MTBF {}",
+                pct(x.uptime_pct),
+                clock::fmt_duration(x.downtime_ms),
+                x.incidents,
+                clock::fmt_duration(x.longest_ms),
+                opt_dur(x.mttr_ms),
+                opt_dur(x.mtbf_ms)
+            )?;
+            writeln!(
+                f,
+                "  observed {}  unknown (monitor not running) {}  maintenance {}",
+                clock::fmt_duration(x.observed_ms),
+                clock::fmt_duration(x.unknown_ms),
+                clock::fmt_duration(x.maintenance_ms)
+            )?;
+            if let Some(d) = x.decision {
+                writeln!(f, "  decision: {d}")?;
+            }
+            for m in &t.months {
+                writeln!(
+                    f,
+                    "  {}  uptime {:>8}  downtime {:>8}  incidents {:>3}  unknown {:>8}  {}",
+                    m.month,
+                    pct(m.figures.uptime_pct),
+                    clock::fmt_duration(m.figures.downtime_ms),
+                    m.figures.incidents,
+                    clock::fmt_duration(m.figures.unknown_ms),
+                    m.figures.decision.unwrap_or("")
+                )?;
+            }
+            if !t.incident_list.is_empty() {
+                writeln!(f, "  incidents:")?;
+                for i in &t.incident_list {
+                    writeln!(
+                        f,
+                        "    {} .. {}  {}  {}",
+                        i.started,
+                        i.ended.as_deref().unwrap_or("(ongoing)"),
+                        clock::fmt_duration(i.duration_ms),
+                        i.cause.as_deref().unwrap_or("")
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

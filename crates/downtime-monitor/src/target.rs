@@ -1,0 +1,211 @@
+//! Targets, validated from the config, and probing one: every outcome, including a refused
+//! connection, a timeout or garbage, is a [`Sample`], never an error.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use regex::Regex;
+use standby_common::config::ConfigFile;
+use standby_common::exec::Cmd;
+use standby_common::probe::http::{ClientOptions, HttpCheck, Request, TlsOptions};
+use standby_common::probe::{self, ProbeResult, StatusSet};
+use standby_common::secret::{self, Secret};
+
+use crate::config::{Config, Kind, TargetSpec};
+
+/// How to probe a target.
+#[derive(Debug, Clone)]
+pub enum How {
+    Http(Box<HttpCheck>),
+    Tcp(String),
+    Postgres {
+        conninfo: String,
+        password: Option<Secret>,
+    },
+    Command(Vec<String>),
+}
+
+/// A validated target.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub kind: Kind,
+    pub how: How,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub failure_threshold: u32,
+    pub recovery_threshold: u32,
+}
+
+/// One probe's outcome.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Sample {
+    pub target: String,
+    /// Unix ms when the probe started.
+    pub at: i64,
+    pub ok: bool,
+    pub latency_ms: f64,
+    pub error: Option<String>,
+    pub interval_ms: i64,
+}
+
+/// Validate every target; errors name file:line:col of the entry.
+pub fn targets(file: &ConfigFile, config: &Config) -> anyhow::Result<Vec<Target>> {
+    let mut names = BTreeSet::new();
+    let mut out = Vec::new();
+    for spanned in &config.targets {
+        let spec = spanned.get_ref();
+        let err =
+            |m: String| file.error_at(spanned.span().start, format!("target {:?}: {m}", spec.name));
+        if !names.insert(spec.name.clone()) {
+            return Err(err("the name is used twice".into()));
+        }
+        out.push(build(spec).map_err(err)?);
+    }
+    Ok(out)
+}
+
+fn build(spec: &TargetSpec) -> Result<Target, String> {
+    let timeout = spec
+        .timeout
+        .map(|d| d.get())
+        .unwrap_or(Duration::from_secs(10));
+    let interval = spec
+        .interval
+        .map(|d| d.get())
+        .unwrap_or(Duration::from_secs(60));
+    if interval < Duration::from_millis(100) {
+        return Err("interval must be at least 100ms".into());
+    }
+    let address = || {
+        spec.address
+            .clone()
+            .ok_or_else(|| format!("a {:?} target needs `address`", spec.kind).to_lowercase())
+    };
+    let how = match spec.kind {
+        Kind::Http | Kind::Https => {
+            let url = address()?;
+            let parsed = reqwest::Url::parse(&url)
+                .map_err(|e| format!("address {url:?} is not a URL: {e}"))?;
+            let resolve = match (spec.resolve, parsed.host_str()) {
+                (Some(ip), Some(host)) => vec![(host.to_string(), ip)],
+                _ => Vec::new(),
+            };
+            let regex = |r: &String| Regex::new(r).map_err(|e| format!("invalid body-regex: {e}"));
+            How::Http(Box::new(HttpCheck {
+                request: Request::get(url),
+                client: ClientOptions {
+                    tls: TlsOptions {
+                        ca_file: spec.cacert.clone(),
+                        insecure: spec.insecure.unwrap_or(false),
+                    },
+                    timeout,
+                    follow_redirects: spec.follow_redirects.unwrap_or(false),
+                    resolve,
+                },
+                expect_status: spec
+                    .expect_status
+                    .clone()
+                    .unwrap_or_else(StatusSet::success),
+                body_contains: spec.body_contains.clone(),
+                body_regex: spec.body_regex.as_ref().map(regex).transpose()?,
+                max_latency: spec.max_latency.map(|d| d.get()),
+            }))
+        }
+        Kind::Tcp => {
+            let a = address()?;
+            if !a.contains(':') {
+                return Err(format!("address {a:?} must be host:port"));
+            }
+            How::Tcp(a)
+        }
+        Kind::Postgres => {
+            let conninfo = address()?;
+            let password = match (&spec.password_env, &spec.password_file) {
+                (None, None) => None,
+                (env, file) => {
+                    secret::resolve("postgres password", env.as_deref(), file.as_deref(), "")
+                        .map_err(|e| format!("{e:#}"))?
+                }
+            };
+            How::Postgres { conninfo, password }
+        }
+        Kind::Command => match &spec.command {
+            Some(argv) if !argv.is_empty() => How::Command(argv.clone()),
+            _ => return Err("a command target needs `command = [\"program\", \"arg\"]`".into()),
+        },
+    };
+    Ok(Target {
+        name: spec.name.clone(),
+        kind: spec.kind,
+        how,
+        interval,
+        timeout,
+        failure_threshold: spec.failure_threshold.unwrap_or(3).max(1),
+        recovery_threshold: spec.recovery_threshold.unwrap_or(2).max(1),
+    })
+}
+
+impl Target {
+    /// Probe once. Never fails: the outcome is data.
+    pub async fn probe(&self, client: Option<&reqwest::Client>) -> Sample {
+        let at = crate::clock::now_ms();
+        let result = match &self.how {
+            How::Http(check) => match client {
+                Some(c)
+                    if check.client.resolve.is_empty()
+                        && check.client.tls.ca_file.is_none()
+                        && !check.client.tls.insecure
+                        && !check.client.follow_redirects =>
+                {
+                    check.run_with(c).await
+                }
+                _ => check.run().await,
+            },
+            How::Tcp(addr) => probe::tcp::check(addr, self.timeout).await,
+            How::Postgres { conninfo, password } => {
+                probe::postgres::check(conninfo, password.as_ref(), self.timeout).await
+            }
+            How::Command(argv) => run_command(argv, self.timeout).await,
+        };
+        Sample {
+            target: self.name.clone(),
+            at,
+            ok: result.ok,
+            latency_ms: result.latency_ms,
+            error: result.error.map(|e| e.chars().take(500).collect()),
+            interval_ms: self.interval.as_millis() as i64,
+        }
+    }
+}
+
+async fn run_command(argv: &[String], timeout: Duration) -> ProbeResult {
+    let cmd = Cmd::new(&argv[0]).args(&argv[1..]).timeout(timeout);
+    let start = std::time::Instant::now();
+    let done = tokio::task::spawn_blocking(move || cmd.run()).await;
+    let elapsed = start.elapsed();
+    match done {
+        Ok(Ok(f)) if f.success() => ProbeResult::pass(elapsed),
+        Ok(Ok(f)) => {
+            let code = f
+                .status
+                .code()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "signal".into());
+            let tail = f.stderr_tail();
+            let out = if tail.trim().is_empty() {
+                f.stdout_text()
+            } else {
+                tail
+            };
+            let last = out.lines().last().unwrap_or("").trim().to_string();
+            ProbeResult::fail(
+                elapsed,
+                probe::Failure::Unexpected,
+                format!("exit {code}: {last}"),
+            )
+        }
+        Ok(Err(e)) => ProbeResult::fail(elapsed, probe::Failure::Unreachable, format!("{e:#}")),
+        Err(e) => ProbeResult::fail(elapsed, probe::Failure::Protocol, e.to_string()),
+    }
+}

@@ -1,0 +1,214 @@
+//! `watch`: the daemon. Each target is probed on its own interval (with jitter, so targets do
+//! not fire together), at most `concurrency` probes at once; samples are recorded in batches
+//! once a second. SIGTERM or SIGINT stops the probes, writes what was collected and exits 0.
+//! `--metrics-listen` serves Prometheus metrics on `/metrics`.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use standby_common::exit::Code;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::cli::Setup;
+use crate::metrics::Metrics;
+use crate::monitor::Monitor;
+use crate::target::Sample;
+
+const BATCH_EVERY: Duration = Duration::from_secs(1);
+
+pub fn run(
+    setup: &Setup,
+    metrics_listen: Option<SocketAddr>,
+    stop_after: Option<Duration>,
+) -> anyhow::Result<Code> {
+    if setup.targets.is_empty() {
+        return Err(standby_common::exit::error(
+            Code::Usage,
+            "no targets: add [[downtime-monitor.target]] entries to the config",
+        ));
+    }
+    let _lock = setup.ctx.state()?.lock("check")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(daemon(setup, metrics_listen, stop_after))
+}
+
+async fn daemon(
+    setup: &Setup,
+    metrics_listen: Option<SocketAddr>,
+    stop_after: Option<Duration>,
+) -> anyhow::Result<Code> {
+    let monitor = Arc::new(setup.monitor());
+    let metrics = Arc::new(Mutex::new(Metrics::default()));
+    if let Some(addr) = metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            standby_common::exit::error(Code::Usage, format!("--metrics-listen {addr}: {e}"))
+        })?;
+        tracing::info!("metrics on http://{addr}/metrics");
+        tokio::spawn(serve_metrics(listener, metrics.clone()));
+    }
+    let (tx, mut rx) = mpsc::channel::<Sample>(4096);
+    let limit = Arc::new(Semaphore::new(
+        setup.config.concurrency.unwrap_or(64).max(1),
+    ));
+    let client = standby_common::probe::http::client(&Default::default()).ok();
+    let mut probes = tokio::task::JoinSet::new();
+    for t in setup.targets.clone() {
+        let (tx, limit, client) = (tx.clone(), limit.clone(), client.clone());
+        probes.spawn(async move {
+            let interval = t.interval;
+            // Spread the first probes over one interval.
+            tokio::time::sleep(interval.mul_f64(fastrand::f64())).await;
+            loop {
+                let sample = {
+                    let _permit = limit.acquire().await;
+                    t.probe(client.as_ref()).await
+                };
+                if tx.send(sample).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(interval.mul_f64(0.9 + 0.2 * fastrand::f64())).await;
+            }
+        });
+    }
+    drop(tx);
+    let stop = shutdown(stop_after);
+    tokio::pin!(stop);
+    let mut batch = Vec::new();
+    let mut tick = tokio::time::interval(BATCH_EVERY);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Some(s) = rx.recv() => batch.push(s),
+            _ = tick.tick() => {
+                if !batch.is_empty() {
+                    flush(&monitor, &metrics, std::mem::take(&mut batch), setup).await;
+                }
+            }
+        }
+    }
+    // Clean stop: no new probes, record what was collected.
+    probes.abort_all();
+    while let Ok(s) = rx.try_recv() {
+        batch.push(s);
+    }
+    if !batch.is_empty() {
+        flush(&monitor, &metrics, batch, setup).await;
+    }
+    tracing::info!("stopped");
+    Ok(Code::Ok)
+}
+
+async fn flush(
+    monitor: &Arc<Monitor>,
+    metrics: &Arc<Mutex<Metrics>>,
+    batch: Vec<Sample>,
+    setup: &Setup,
+) {
+    let m = monitor.clone();
+    match tokio::task::spawn_blocking(move || m.record(batch)).await {
+        Ok(Ok((round, transitions))) => {
+            monitor.alert(&transitions).await;
+            if let Ok(mut guard) = metrics.lock() {
+                guard.update(&round);
+            }
+            if setup.ctx.output.json {
+                let _ = setup.ctx.output.line(&round_json(&round));
+            } else {
+                for l in round.targets.iter().filter(|l| l.transition.is_some()) {
+                    tracing::warn!("{}: {:?}", l.target, l.transition);
+                }
+            }
+        }
+        Ok(Err(e)) => tracing::error!("{e:#}"),
+        Err(e) => tracing::error!("recording failed: {e}"),
+    }
+}
+
+fn round_json(round: &crate::monitor::Round) -> JsonLine<'_> {
+    JsonLine(round)
+}
+
+/// A round as one JSON line (watch mode prints JSON lines).
+struct JsonLine<'a>(&'a crate::monitor::Round);
+
+impl serde::Serialize for JsonLine<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl std::fmt::Display for JsonLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+async fn shutdown(stop_after: Option<Duration>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    let timer = async {
+        match stop_after {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+        _ = timer => {},
+    }
+}
+
+async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Mutex<Metrics>>) {
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut len = 0;
+            let read = async {
+                while len < buf.len() {
+                    match conn.read(&mut buf[len..]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => len += n,
+                    }
+                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(5), read)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let request = String::from_utf8_lossy(&buf[..len]);
+            let path = request.split_whitespace().nth(1).unwrap_or("");
+            let (status, body) = if path == "/metrics" {
+                (
+                    "200 OK",
+                    metrics.lock().map(|m| m.render()).unwrap_or_default(),
+                )
+            } else {
+                ("404 Not Found", "not found: try /metrics\n".to_string())
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes()).await;
+            let _ = conn.write_all(body.as_bytes()).await;
+        });
+    }
+}

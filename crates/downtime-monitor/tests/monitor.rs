@@ -1,0 +1,488 @@
+//! downtime-monitor through its binary, against real servers that are stopped and started on
+//! a schedule: thresholds and alerts (received by a local webhook server), reports that match
+//! the scripted outages, unknown time, maintenance, command targets, the seed-log import, the
+//! spool when the database is unusable, Prometheus metrics, HTML/SVG reports.
+
+#![allow(clippy::unwrap_used)] // a panic is a failed test
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use standby_e2e::webhook::Webhook;
+use standby_e2e::AppBackend;
+
+struct Env {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    /// A config with `body` (targets etc.) under [downtime-monitor] and an optional webhook.
+    fn new(body: &str, webhook: Option<&Webhook>) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = format!("[downtime-monitor]\nvantage = \"test\"\n{body}\n");
+        if let Some(w) = webhook {
+            text.push_str(&format!(
+                "\n[[notify]]\nkind = \"webhook\"\nurl = \"{}\"\n",
+                w.url("/alert")
+            ));
+        }
+        let config = dir.path().join("standby.toml");
+        std::fs::write(&config, text).unwrap();
+        Env { dir, config }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_downtime-monitor"));
+        c.arg("--config")
+            .arg(&self.config)
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"));
+        c.args(args)
+            .env_remove("STANDBY_CONFIG")
+            .env_remove("RUST_LOG");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn code(&self, args: &[&str]) -> i32 {
+        let out = self.run(args);
+        out.status.code().unwrap_or(-1)
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.run(args);
+        assert!(out.status.code().is_some(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    fn watch(&self, extra: &[&str]) -> Child {
+        self.cmd(&[&["watch"], extra].concat())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+fn target(name: &str, url: &str, fail: u32, recover: u32, interval: &str) -> String {
+    format!(
+        "\n[[downtime-monitor.target]]\nname = \"{name}\"\nkind = \"http\"\naddress = \"{url}\"\ninterval = \"{interval}\"\ntimeout = \"2s\"\nfailure-threshold = {fail}\nrecovery-threshold = {recover}\n"
+    )
+}
+
+fn now_rfc3339() -> String {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    downtime_monitor::clock::fmt(ms)
+}
+
+fn wait_exit(mut child: Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("watch did not stop in {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn down_after_exactly_the_threshold_recovered_after_the_threshold_one_alert_each() {
+    let app = AppBackend::start("app").unwrap();
+    let hook = Webhook::start(200).unwrap();
+    let env = Env::new(
+        &target("app", &app.url("/health"), 3, 2, "60s"),
+        Some(&hook),
+    );
+    assert_eq!(env.code(&["check"]), 0);
+    app.set_healthy(false);
+    assert_eq!(env.code(&["check"]), 0, "1 failure: not down yet");
+    assert_eq!(env.code(&["check"]), 0, "2 failures: not down yet");
+    assert!(hook.received().is_empty());
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "3 failures: DOWN");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("went DOWN"));
+    assert_eq!(env.code(&["check"]), 1);
+    assert_eq!(
+        hook.received().len(),
+        1,
+        "one alert for the transition, no repeats"
+    );
+    let down = hook.received()[0].json();
+    assert_eq!(
+        (down["kind"].as_str(), down["subject"].as_str()),
+        (Some("down"), Some("app"))
+    );
+    assert!(
+        down["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected status 2xx, got 503"),
+        "{down}"
+    );
+
+    app.set_healthy(true);
+    assert_eq!(env.code(&["check"]), 1, "1 success: still down");
+    assert_eq!(env.code(&["check"]), 0, "2 successes: recovered");
+    let alerts = hook.received();
+    assert_eq!(alerts.len(), 2);
+    let rec = alerts[1].json();
+    assert_eq!(rec["kind"], "recovered");
+    assert!(rec["details"]["duration_s"].as_i64().is_some());
+
+    let status = env.json(&["status", "--json"]);
+    assert_eq!(status["targets"][0]["health"], "up");
+    let report = env.json(&["report", "--since", "1h", "--json"]);
+    assert_eq!(report["targets"][0]["incidents"], 1);
+    assert!(report["targets"][0]["incident_list"][0]["ended"].is_string());
+}
+
+#[test]
+fn a_second_monitor_run_exits_3_while_one_holds_the_lock() {
+    let app = AppBackend::start("lock").unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "1s"), None);
+    let watch = env.watch(&["--stop-after", "4s"]);
+    std::thread::sleep(Duration::from_millis(700));
+    let out = env.run(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another run holds the lock"));
+    assert!(wait_exit(watch, Duration::from_secs(10)).success());
+    assert_eq!(env.code(&["check"]), 0, "the lock is gone with the daemon");
+}
+
+#[test]
+fn report_matches_a_scripted_outage_and_shows_unknown_time() {
+    let mut app = AppBackend::start("sched").unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 2, 1, "250ms"), None);
+    let from = now_rfc3339();
+    let t0 = Instant::now();
+    let watch = env.watch(&["--stop-after", "5s"]);
+    let at = |secs: f64| {
+        let target = Duration::from_secs_f64(secs);
+        if let Some(rest) = target.checked_sub(t0.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    };
+    at(1.5);
+    app.stop(); // the outage: 1.5 s .. 3.5 s
+    at(3.5);
+    app.start_again().unwrap();
+    assert!(wait_exit(watch, Duration::from_secs(10)).success());
+    // The monitor itself is off for 2 s, then runs 2 s more.
+    std::thread::sleep(Duration::from_secs(2));
+    let watch = env.watch(&["--stop-after", "2s"]);
+    assert!(wait_exit(watch, Duration::from_secs(10)).success());
+    let to = now_rfc3339();
+
+    let r = env.json(&["report", "--since", &from, "--until", &to, "--json"]);
+    let t = &r["targets"][0];
+    let secs = |k: &str| t[k].as_i64().unwrap() as f64 / 1000.0;
+    assert_eq!(t["incidents"], 1, "{t}");
+    assert!(
+        (secs("downtime_ms") - 2.0).abs() <= 0.6,
+        "downtime {} s, scripted 2 s",
+        secs("downtime_ms")
+    );
+    assert!(
+        secs("unknown_ms") >= 1.4,
+        "the 2 s the monitor was off are unknown: {} s",
+        secs("unknown_ms")
+    );
+    let uptime = t["uptime_pct"].as_f64().unwrap();
+    assert!(uptime > 50.0 && uptime < 85.0, "{uptime}");
+    let kinds: Vec<&str> = t["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"down") && kinds.contains(&"unknown") && kinds.contains(&"up"),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn an_outage_inside_a_maintenance_window_is_maintenance_not_downtime() {
+    let app = AppBackend::start("maint").unwrap();
+    let hook = Webhook::start(200).unwrap();
+    let env = Env::new(
+        &target("app", &app.url("/health"), 1, 1, "60s"),
+        Some(&hook),
+    );
+    assert_eq!(env.code(&["check"]), 0);
+    let added = env.run(&[
+        "maintenance",
+        "add",
+        "--target",
+        "app",
+        "--for",
+        "1h",
+        "--reason",
+        "UPS battery swap",
+    ]);
+    assert_eq!(
+        added.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    app.set_healthy(false);
+    for _ in 0..3 {
+        assert_eq!(
+            env.code(&["check"]),
+            0,
+            "failures in maintenance do not bring the target down"
+        );
+    }
+    assert!(hook.received().is_empty(), "no alert during maintenance");
+    let listed = String::from_utf8_lossy(&env.run(&["maintenance", "list"]).stdout).to_string();
+    assert!(listed.contains("UPS battery swap"), "{listed}");
+    let r = env.json(&["report", "--since", "1h", "--json"]);
+    let t = &r["targets"][0];
+    assert_eq!(
+        (t["incidents"].as_i64(), t["downtime_ms"].as_i64()),
+        (Some(0), Some(0)),
+        "{t}"
+    );
+    assert!(t["maintenance_ms"].as_i64().unwrap() > 0);
+    assert_eq!(env.code(&["maintenance", "end", "1"]), 0);
+    assert_eq!(env.code(&["maintenance", "end", "1"]), 2, "already ended");
+    assert_eq!(
+        env.code(&["check"]),
+        1,
+        "after the window, the failure counts"
+    );
+}
+
+#[test]
+fn a_command_target_uses_the_exit_code_as_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("replication-ok");
+    std::fs::write(&flag, "").unwrap();
+    let env = Env::new(
+        &format!(
+            "[[downtime-monitor.target]]\nname = \"replication\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"test -f {} || {{ echo 'lag 120s' >&2; exit 1; }}\"]\nfailure-threshold = 1\n",
+            flag.display()
+        ),
+        None,
+    );
+    assert_eq!(env.code(&["check"]), 0);
+    std::fs::remove_file(&flag).unwrap();
+    let out = env.json(&["check", "--json"]);
+    assert_eq!(out["targets"][0]["health"], "down");
+    assert_eq!(out["targets"][0]["error"], "exit 1: lag 120s");
+}
+
+#[test]
+fn seed_log_history_is_imported_with_its_outages() {
+    let env = Env::new("", None);
+    let log = env.dir.path().join("vf-downtime.log");
+    // Two outages: 03:00–03:15 (three lines) and 14:00–14:05 (one line), SAST = UTC+2.
+    std::fs::write(
+        &log,
+        "Mon Jan 12 05:00:01 SAST 2026: VF Server DOWN\nMon Jan 12 05:05:01 SAST 2026: VF Server DOWN\nMon Jan 12 05:10:01 SAST 2026: VF Server DOWN\nMon Jan 12 16:00:01 SAST 2026: VF Server DOWN\n",
+    )
+    .unwrap();
+    let out = env.run(&[
+        "import",
+        "--format",
+        "seed-log",
+        log.to_str().unwrap(),
+        "--target",
+        "vf-server",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 4 DOWN line(s) as 2 outage(s)"));
+    let r = env.json(&[
+        "report",
+        "--since",
+        "2026-01-12",
+        "--until",
+        "2026-01-13",
+        "--json",
+    ]);
+    let t = &r["targets"][0];
+    assert_eq!(t["name"], "vf-server");
+    assert_eq!(t["incidents"], 2);
+    assert_eq!(t["downtime_ms"], 20 * 60_000, "15 min + 5 min");
+    assert_eq!(t["longest_ms"], 15 * 60_000);
+    // The log spans 03:00:01..14:05:01 UTC: that is what was observed, the rest is unknown.
+    assert_eq!(t["observed_ms"], (11 * 60 + 5) * 60_000);
+    let bad = env.dir.path().join("bad.log");
+    std::fs::write(
+        &bad,
+        "Mon Jan 12 05:00:01 SAST 2026: VF Server DOWN\nhello\n",
+    )
+    .unwrap();
+    let out = env.run(&["import", "--format", "seed-log", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.log:2:"));
+}
+
+#[test]
+fn an_unusable_database_spools_the_samples_and_the_next_run_writes_them() {
+    let app = AppBackend::start("spool").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("monitor.db");
+    std::fs::write(&db, "this is not a database, it is garbage ".repeat(200)).unwrap();
+    let env = Env::new(
+        &format!(
+            "database = \"{}\"\n{}",
+            db.display(),
+            target("app", &app.url("/health"), 1, 1, "60s")
+        ),
+        None,
+    );
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 sample(s) kept in") && err.contains("spool"),
+        "{err}"
+    );
+    assert_eq!(env.code(&["check"]), 1, "still broken: spooled again");
+    std::fs::remove_file(&db).unwrap(); // the operator moves the broken file away
+    let out = env.json(&["check", "--json"]);
+    assert_eq!(out["replayed"], 2, "{out}");
+    let r = env.json(&["report", "--since", "1h", "--json"]);
+    assert!(r["targets"][0]["observed_ms"].as_i64().unwrap() > 0);
+}
+
+#[test]
+fn metrics_are_served_while_watching_and_written_by_check() {
+    let app = AppBackend::start("metrics").unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "200ms"), None);
+    let port = standby_e2e::ports::free_port();
+    let watch = env.watch(&[
+        "--metrics-listen",
+        &format!("127.0.0.1:{port}"),
+        "--stop-after",
+        "3s",
+    ]);
+    let mut body = String::new();
+    let found = standby_e2e::process::wait_until(Duration::from_secs(3), || {
+        body = standby_e2e::http_client::get(&format!("http://127.0.0.1:{port}/metrics"))
+            .map(|r| r.text())
+            .unwrap_or_default();
+        body.contains("standby_monitor_up{target=\"app\"} 1")
+    });
+    assert!(found, "{body}");
+    let value = |name: &str| -> f64 {
+        body.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(value("standby_monitor_checks_total{target=\"app\",result=\"ok\"}") >= 1.0);
+    assert_eq!(
+        value("standby_monitor_state{target=\"app\",state=\"up\"}"),
+        1.0
+    );
+    assert!(body.contains("# TYPE standby_monitor_latency_seconds gauge"));
+    assert!(wait_exit(watch, Duration::from_secs(10)).success());
+
+    let file = env.dir.path().join("monitor.prom");
+    assert_eq!(
+        env.code(&["check", "--metrics-file", file.to_str().unwrap()]),
+        0
+    );
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("standby_monitor_up{target=\"app\"} 1"));
+}
+
+#[test]
+fn html_and_svg_reports_draw_a_timeline() {
+    let app = AppBackend::start("svg").unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), None);
+    assert_eq!(env.code(&["check"]), 0);
+    app.set_healthy(false);
+    assert_eq!(env.code(&["check"]), 1);
+    let svg_path = env.dir.path().join("r.svg");
+    assert_eq!(
+        env.code(&[
+            "report",
+            "--since",
+            "10m",
+            "--format",
+            "svg",
+            "-o",
+            svg_path.to_str().unwrap()
+        ]),
+        0
+    );
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("valid SVG (XML)");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let fills: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .filter_map(|n| n.attribute("fill"))
+        .collect();
+    assert!(
+        fills.iter().any(|f| f.eq_ignore_ascii_case("#CF222E")),
+        "a down segment is drawn: {fills:?}"
+    );
+    let html = String::from_utf8_lossy(
+        &env.run(&["report", "--since", "10m", "--format", "html"])
+            .stdout,
+    )
+    .to_string();
+    assert!(
+        html.starts_with("<!doctype html>")
+            && html.contains("<svg")
+            && html.contains("<td>app</td>")
+    );
+}
+
+#[test]
+fn bad_targets_are_config_errors_with_file_and_line() {
+    let env = Env::new(
+        "\n[[downtime-monitor.target]]\nname = \"db\"\nkind = \"postgres\"\n",
+        None,
+    );
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("standby.toml:4:") && err.contains("needs `address`"),
+        "{err}"
+    );
+    let env = Env::new(
+        "\n[[downtime-monitor.target]]\nname = \"x\"\nkind = \"ping\"\naddress = \"a\"\n",
+        None,
+    );
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("standby.toml:6:"));
+}
