@@ -57,11 +57,7 @@ impl AppBackend {
             healthy: AtomicBool::new(true),
             hits: AtomicU64::new(0),
         });
-        let mut app = AppBackend {
-            port,
-            shared,
-            server: None,
-        };
+        let mut app = AppBackend { port, shared, server: None };
         app.serve(listener)?;
         Ok(app)
     }
@@ -97,11 +93,7 @@ impl AppBackend {
 
     /// What `/` answers from now on.
     pub fn set_body(&self, body: &str) {
-        let mut guard = self
-            .shared
-            .body
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut guard = self.shared.body.lock().unwrap_or_else(|poison| poison.into_inner());
         *guard = body.to_string();
     }
 
@@ -161,11 +153,7 @@ fn reply(shared: &Shared, status: StatusCode, body: String) -> Response {
 
 async fn root(State(s): AppState) -> Response {
     s.hit();
-    let body = s
-        .body
-        .lock()
-        .map(|b| b.clone())
-        .unwrap_or_else(|poison| poison.into_inner().clone());
+    let body = s.body.lock().map(|b| b.clone()).unwrap_or_else(|poison| poison.into_inner().clone());
     reply(&s, StatusCode::OK, body)
 }
 
@@ -182,10 +170,7 @@ async fn json_status(State(s): AppState) -> Response {
     let count = s.hit();
     let body = json!({ "name": s.name, "status": "ok", "count": count }).to_string();
     let mut response = reply(&s, StatusCode::OK, body);
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 

@@ -28,23 +28,13 @@ pub fn check(bin: &str, tool: &str) {
         help.contains("Examples:") && help.contains(&format!("  {tool} ")),
         "{tool} --help shows examples:\n{help}"
     );
-    for flag in [
-        "--config",
-        "--json",
-        "--verbose",
-        "--quiet",
-        "--state-dir",
-        "--check-config",
-    ] {
+    for flag in ["--config", "--json", "--verbose", "--quiet", "--state-dir", "--check-config"] {
         assert!(help.contains(flag), "{tool} --help lists {flag}");
     }
 
     let version = run(bin, &["--version"]);
     assert_eq!(version.status.code(), Some(0));
-    assert!(
-        text(&version.stdout).starts_with(&format!("{tool} ")),
-        "{tool} --version"
-    );
+    assert!(text(&version.stdout).starts_with(&format!("{tool} ")), "{tool} --version");
 
     let dir = tempfile::tempdir().expect("temp dir");
     let write = |name: &str, body: String| {
@@ -56,52 +46,22 @@ pub fn check(bin: &str, tool: &str) {
     let out = run(bin, &["--check-config", "--config", &syntax]);
     assert_eq!(out.status.code(), Some(2), "{tool}: syntax error exits 2");
     let err = text(&out.stderr);
-    assert!(
-        err.contains(&format!("{syntax}:3:")),
-        "{tool}: names file:line:col: {err}"
-    );
-    assert_eq!(
-        text(&out.stdout),
-        "",
-        "{tool}: nothing on stdout for a bad config"
-    );
+    assert!(err.contains(&format!("{syntax}:3:")), "{tool}: names file:line:col: {err}");
+    assert_eq!(text(&out.stdout), "", "{tool}: nothing on stdout for a bad config");
 
     let unknown = write("unknown.toml", format!("[{tool}]\nno-such-key-here = 1\n"));
     let out = run(bin, &["--check-config", "--config", &unknown]);
     assert_eq!(out.status.code(), Some(2), "{tool}: unknown key exits 2");
     let err = text(&out.stderr);
-    assert!(
-        err.contains(&format!("{unknown}:2:1")) && err.contains("`no-such-key-here`"),
-        "{tool}: {err}"
-    );
+    assert!(err.contains(&format!("{unknown}:2:1")) && err.contains("`no-such-key-here`"), "{tool}: {err}");
 
     let missing = dir.path().join("absent.toml");
-    let out = run(
-        bin,
-        &["--check-config", "--config", &missing.to_string_lossy()],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{tool}: a missing --config file exits 2"
-    );
+    let out = run(bin, &["--check-config", "--config", &missing.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(2), "{tool}: a missing --config file exits 2");
 
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/standby.toml");
-    let out = run(
-        bin,
-        &[
-            "--check-config",
-            "--json",
-            "--config",
-            &example.to_string_lossy(),
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{tool}: examples/standby.toml is valid: {}",
-        text(&out.stderr)
-    );
+    let out = run(bin, &["--check-config", "--json", "--config", &example.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0), "{tool}: examples/standby.toml is valid: {}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
     assert_eq!(json["tool"], tool);
 }

@@ -88,19 +88,11 @@ impl FakeCloudflare {
         let listener = TcpListener::bind(("127.0.0.1", 0)).context("bind 127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let token = format!("standby-e2e-{}", hex_id());
-        let shared: Shared = Arc::new(Mutex::new(Inner {
-            account_id: hex_id(),
-            token: token.clone(),
-            ..Inner::default()
-        }));
+        let shared: Shared =
+            Arc::new(Mutex::new(Inner { account_id: hex_id(), token: token.clone(), ..Inner::default() }));
         let router = Router::new().fallback(handle).with_state(shared.clone());
         let server = InProcessServer::start("cloudflare", listener, router)?;
-        Ok(FakeCloudflare {
-            port,
-            token,
-            shared,
-            server: Some(server),
-        })
+        Ok(FakeCloudflare { port, token, shared, server: Some(server) })
     }
 
     /// `http://127.0.0.1:PORT/client/v4/` (the trailing slash matters to the crate's URL
@@ -111,11 +103,8 @@ impl FakeCloudflare {
 
     /// Adds an active zone; returns its id (32 hex chars).
     pub fn add_zone(&self, name: &str) -> String {
-        let zone = ZoneRec {
-            id: hex_id(),
-            name: name.trim_end_matches('.').to_ascii_lowercase(),
-            created_on: rfc3339_now(),
-        };
+        let zone =
+            ZoneRec { id: hex_id(), name: name.trim_end_matches('.').to_ascii_lowercase(), created_on: rfc3339_now() };
         let id = zone.id.clone();
         lock(&self.shared).zones.push(zone);
         id
@@ -124,31 +113,14 @@ impl FakeCloudflare {
     /// The id of the zone called `name`.
     pub fn zone_id(&self, name: &str) -> Option<String> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        lock(&self.shared)
-            .zones
-            .iter()
-            .find(|z| z.name == name)
-            .map(|z| z.id.clone())
+        lock(&self.shared).zones.iter().find(|z| z.name == name).map(|z| z.id.clone())
     }
 
     /// Adds a record without validation (`name` may be relative to the zone or `@`);
     /// returns its id. MX records get priority 10.
-    pub fn add_record(
-        &self,
-        zone_id: &str,
-        name: &str,
-        rtype: &str,
-        content: &str,
-        ttl: u32,
-        proxied: bool,
-    ) -> String {
+    pub fn add_record(&self, zone_id: &str, name: &str, rtype: &str, content: &str, ttl: u32, proxied: bool) -> String {
         let mut inner = lock(&self.shared);
-        let zone_name = inner
-            .zones
-            .iter()
-            .find(|z| z.id == zone_id)
-            .map(|z| z.name.clone())
-            .unwrap_or_default();
+        let zone_name = inner.zones.iter().find(|z| z.id == zone_id).map(|z| z.name.clone()).unwrap_or_default();
         let now = rfc3339_now();
         let rtype = rtype.to_ascii_uppercase();
         let record = RecordRec {
@@ -172,21 +144,12 @@ impl FakeCloudflare {
 
     /// The record as the API would return it.
     pub fn record(&self, zone_id: &str, id: &str) -> Option<Value> {
-        lock(&self.shared)
-            .records
-            .iter()
-            .find(|r| r.zone_id == zone_id && r.id == id)
-            .map(record_json)
+        lock(&self.shared).records.iter().find(|r| r.zone_id == zone_id && r.id == id).map(record_json)
     }
 
     /// All records of a zone, as the API would return them.
     pub fn records(&self, zone_id: &str) -> Vec<Value> {
-        lock(&self.shared)
-            .records
-            .iter()
-            .filter(|r| r.zone_id == zone_id)
-            .map(record_json)
-            .collect()
+        lock(&self.shared).records.iter().filter(|r| r.zone_id == zone_id).map(record_json).collect()
     }
 
     /// Applies `fault` to the next `times` requests (after faults already queued).
@@ -337,11 +300,7 @@ struct ApiError {
 
 impl ApiError {
     fn bad_request(code: u32, message: &str) -> ApiError {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code,
-            message: message.to_string(),
-        }
+        ApiError { status: StatusCode::BAD_REQUEST, code, message: message.to_string() }
     }
 
     fn into_response(self) -> Response {
@@ -355,22 +314,11 @@ fn ok(result: Value) -> Response {
 
 /// A page of `items` and Cloudflare's `result_info`.
 fn list(items: Vec<Value>, query: &HashMap<String, String>, default_per_page: usize) -> Response {
-    let per_page = query
-        .get("per_page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .filter(|p| *p > 0)
-        .unwrap_or(default_per_page);
-    let page = query
-        .get("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .filter(|p| *p > 0)
-        .unwrap_or(1);
+    let per_page =
+        query.get("per_page").and_then(|p| p.parse::<usize>().ok()).filter(|p| *p > 0).unwrap_or(default_per_page);
+    let page = query.get("page").and_then(|p| p.parse::<usize>().ok()).filter(|p| *p > 0).unwrap_or(1);
     let total = items.len();
-    let page_items: Vec<Value> = items
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
+    let page_items: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).collect();
     let mut body = envelope(Value::Array(page_items.clone()));
     body["result_info"] = json!({
         "page": page,
@@ -392,9 +340,7 @@ async fn handle(
 ) -> Response {
     let (fault, token) = {
         let mut inner = lock(&shared);
-        inner
-            .requests
-            .push((method.to_string(), uri.path().to_string()));
+        inner.requests.push((method.to_string(), uri.path().to_string()));
         (inner.faults.pop_front(), inner.token.clone())
     };
     match fault {
@@ -402,22 +348,12 @@ async fn handle(
         Some(Fault::Status(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             if code == 429 {
-                let mut response = failure(
-                    status,
-                    971,
-                    "Please wait and consider throttling your request speed",
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                let mut response = failure(status, 971, "Please wait and consider throttling your request speed");
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 return response;
             }
             let reason = status.canonical_reason().unwrap_or("error");
-            return failure(
-                status,
-                u32::from(code),
-                &format!("{reason} (injected fault)"),
-            );
+            return failure(status, u32::from(code), &format!("{reason} (injected fault)"));
         }
         None => {}
     }
@@ -442,11 +378,7 @@ async fn handle(
         ("GET", ["zones", zone_id, "dns_records"]) => list_records(&inner, zone_id, &query),
         ("POST", ["zones", zone_id, "dns_records"]) => create_record(&mut inner, zone_id, &body),
         ("GET", ["zones", zone_id, "dns_records", id]) => {
-            match inner
-                .records
-                .iter()
-                .find(|r| r.zone_id == *zone_id && r.id == *id)
-            {
+            match inner.records.iter().find(|r| r.zone_id == *zone_id && r.id == *id) {
                 Some(r) => ok(record_json(r)),
                 None => record_not_found(),
             }
@@ -456,19 +388,16 @@ async fn handle(
         }
         ("DELETE", ["zones", zone_id, "dns_records", id]) => {
             let before = inner.records.len();
-            inner
-                .records
-                .retain(|r| !(r.zone_id == *zone_id && r.id == *id));
+            inner.records.retain(|r| !(r.zone_id == *zone_id && r.id == *id));
             if inner.records.len() == before {
                 record_not_found()
             } else {
                 ok(json!({ "id": id }))
             }
         }
-        (
-            _,
-            ["zones"] | ["zones", _] | ["zones", _, "dns_records"] | ["zones", _, "dns_records", _],
-        ) => failure(StatusCode::METHOD_NOT_ALLOWED, 10405, "Method not allowed"),
+        (_, ["zones"] | ["zones", _] | ["zones", _, "dns_records"] | ["zones", _, "dns_records", _]) => {
+            failure(StatusCode::METHOD_NOT_ALLOWED, 10405, "Method not allowed")
+        }
         _ => failure(StatusCode::NOT_FOUND, 7000, "No route for that URI"),
     }
 }
@@ -478,11 +407,7 @@ fn find_zone(inner: &Inner, zone_id: &str) -> Option<ZoneRec> {
 }
 
 fn zone_not_found() -> Response {
-    failure(
-        StatusCode::NOT_FOUND,
-        7003,
-        "Could not route to /zones, perhaps your object identifier is invalid?",
-    )
+    failure(StatusCode::NOT_FOUND, 7003, "Could not route to /zones, perhaps your object identifier is invalid?")
 }
 
 fn record_not_found() -> Response {
@@ -490,9 +415,7 @@ fn record_not_found() -> Response {
 }
 
 fn list_zones(inner: &Inner, query: &HashMap<String, String>) -> Response {
-    let name = query
-        .get("name")
-        .map(|n| n.trim_end_matches('.').to_ascii_lowercase());
+    let name = query.get("name").map(|n| n.trim_end_matches('.').to_ascii_lowercase());
     let status_ok = query.get("status").is_none_or(|s| s == "active");
     let zones: Vec<Value> = inner
         .zones
@@ -507,10 +430,7 @@ fn list_records(inner: &Inner, zone_id: &str, query: &HashMap<String, String>) -
     let Some(zone) = find_zone(inner, zone_id) else {
         return zone_not_found();
     };
-    let name = query
-        .get("name")
-        .or_else(|| query.get("name.exact"))
-        .map(|n| full_name(n, &zone.name));
+    let name = query.get("name").or_else(|| query.get("name.exact")).map(|n| full_name(n, &zone.name));
     let rtype = query.get("type").map(|t| t.to_ascii_uppercase());
     let content = query.get("content");
     let records: Vec<Value> = inner
@@ -533,11 +453,7 @@ fn parse_body(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> 
 }
 
 /// Applies the fields of `body` to `record` and checks the result like Cloudflare does.
-fn apply(
-    record: &mut RecordRec,
-    body: &serde_json::Map<String, Value>,
-    zone_name: &str,
-) -> Result<(), ApiError> {
+fn apply(record: &mut RecordRec, body: &serde_json::Map<String, Value>, zone_name: &str) -> Result<(), ApiError> {
     let bad = |code: u32, message: &str| Err(ApiError::bad_request(code, message));
     if let Some(name) = body.get("name") {
         match name.as_str() {
@@ -589,20 +505,14 @@ fn apply(
             return bad(9005, "Content for A record must be a valid IPv4 address.");
         }
         "AAAA" if record.content.parse::<Ipv6Addr>().is_err() => {
-            return bad(
-                9006,
-                "Content for AAAA record must be a valid IPv6 address.",
-            );
+            return bad(9006, "Content for AAAA record must be a valid IPv6 address.");
         }
         "MX" if record.priority.is_none() => record.priority = Some(10),
         _ if record.content.is_empty() => return bad(9003, "DNS content is required."),
         _ => {}
     }
     if !(record.ttl == 1 || (30..=86_400).contains(&record.ttl)) {
-        return bad(
-            9021,
-            "Invalid TTL. Must be between 60 and 86400 seconds, or 1 for Automatic.",
-        );
+        return bad(9021, "Invalid TTL. Must be between 60 and 86400 seconds, or 1 for Automatic.");
     }
     if record.proxied && !proxiable(&record.rtype) {
         return bad(9004, "This record type cannot be proxied.");
@@ -637,10 +547,7 @@ fn create_record(inner: &mut Inner, zone_id: &str, body: &Bytes) -> Response {
         return e.into_response();
     }
     let duplicate = inner.records.iter().any(|r| {
-        r.zone_id == record.zone_id
-            && r.name == record.name
-            && r.rtype == record.rtype
-            && r.content == record.content
+        r.zone_id == record.zone_id && r.name == record.name && r.rtype == record.rtype && r.content == record.content
     });
     if duplicate {
         return failure(StatusCode::BAD_REQUEST, 81057, "Record already exists.");
@@ -650,13 +557,7 @@ fn create_record(inner: &mut Inner, zone_id: &str, body: &Bytes) -> Response {
     ok(value)
 }
 
-fn update_record(
-    inner: &mut Inner,
-    zone_id: &str,
-    id: &str,
-    body: &Bytes,
-    patch: bool,
-) -> Response {
+fn update_record(inner: &mut Inner, zone_id: &str, id: &str, body: &Bytes, patch: bool) -> Response {
     let Some(zone) = find_zone(inner, zone_id) else {
         return zone_not_found();
     };
@@ -664,11 +565,7 @@ fn update_record(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let Some(index) = inner
-        .records
-        .iter()
-        .position(|r| r.zone_id == zone_id && r.id == id)
-    else {
+    let Some(index) = inner.records.iter().position(|r| r.zone_id == zone_id && r.id == id) else {
         return record_not_found();
     };
     let mut record = inner.records[index].clone();
@@ -680,11 +577,7 @@ fn update_record(
         record.comment = None;
         for field in ["name", "type", "content"] {
             if !body.contains_key(field) {
-                return failure(
-                    StatusCode::BAD_REQUEST,
-                    9000,
-                    &format!("DNS record {field} is required."),
-                );
+                return failure(StatusCode::BAD_REQUEST, 9000, &format!("DNS record {field} is required."));
             }
         }
     }

@@ -29,16 +29,12 @@ impl Response {
 
     /// The body parsed as JSON.
     pub fn json(&self) -> anyhow::Result<serde_json::Value> {
-        serde_json::from_slice(&self.body)
-            .with_context(|| format!("response body is not JSON: {}", self.text()))
+        serde_json::from_slice(&self.body).with_context(|| format!("response body is not JSON: {}", self.text()))
     }
 
     /// First header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -49,20 +45,14 @@ pub fn get(url: &str) -> anyhow::Result<Response> {
 
 /// Sends one request. `url` is `http://host[:port]/path?query`; `Host`, `Connection:
 /// close` and (with a body) `Content-Length` are added.
-pub fn request(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Option<&[u8]>,
-) -> anyhow::Result<Response> {
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> anyhow::Result<Response> {
     let (host, port, target) = split_url(url)?;
     let addr = (host.as_str(), port)
         .to_socket_addrs()
         .with_context(|| format!("resolve {host}"))?
         .next()
         .ok_or_else(|| anyhow!("{host} has no address"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
-        .with_context(|| format!("connect to {host}:{port}"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).with_context(|| format!("connect to {host}:{port}"))?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
 
@@ -77,22 +67,16 @@ pub fn request(
     head.push_str("\r\n");
     let mut message = head.into_bytes();
     message.extend_from_slice(body.unwrap_or_default());
-    stream
-        .write_all(&message)
-        .with_context(|| format!("send {method} {url}"))?;
+    stream.write_all(&message).with_context(|| format!("send {method} {url}"))?;
 
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .with_context(|| format!("read the answer to {method} {url}"))?;
+    stream.read_to_end(&mut raw).with_context(|| format!("read the answer to {method} {url}"))?;
     parse_response(&raw, method == "HEAD").with_context(|| format!("{method} {url}"))
 }
 
 /// (host, port, path-and-query) of an `http://` URL.
 fn split_url(url: &str) -> anyhow::Result<(String, u16, String)> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("only http:// URLs are supported: {url}"))?;
+    let rest = url.strip_prefix("http://").ok_or_else(|| anyhow!("only http:// URLs are supported: {url}"))?;
     let (authority, target) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -117,26 +101,17 @@ fn parse_response(raw: &[u8], head_only: bool) -> anyhow::Result<Response> {
     if !version.starts_with("HTTP/1.") {
         bail!("not an HTTP/1.x status line: {status_line:?}");
     }
-    let status = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| anyhow!("bad status line {status_line:?}"))?;
+    let status = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| anyhow!("bad status line {status_line:?}"))?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    let mut response = Response {
-        status,
-        headers,
-        body: Vec::new(),
-    };
+    let mut response = Response { status, headers, body: Vec::new() };
     let rest = &raw[end + 4..];
     if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok(response);
     }
-    let chunked = response
-        .header("transfer-encoding")
-        .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
+    let chunked = response.header("transfer-encoding").is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
     response.body = if chunked {
         dechunk(rest)?
     } else if let Some(len) = response.header("content-length") {
@@ -154,14 +129,10 @@ fn parse_response(raw: &[u8], head_only: bool) -> anyhow::Result<Response> {
 fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut body = Vec::new();
     loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| anyhow!("chunked body cut short"))?;
+        let line_end = data.windows(2).position(|w| w == b"\r\n").ok_or_else(|| anyhow!("chunked body cut short"))?;
         let size_field = String::from_utf8_lossy(&data[..line_end]);
         let size_hex = size_field.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16)
-            .with_context(|| format!("bad chunk size {size_hex:?}"))?;
+        let size = usize::from_str_radix(size_hex, 16).with_context(|| format!("bad chunk size {size_hex:?}"))?;
         data = &data[line_end + 2..];
         if size == 0 {
             return Ok(body);
@@ -192,13 +163,7 @@ mod tests {
 
     #[test]
     fn splits_urls() {
-        assert_eq!(
-            split_url("http://127.0.0.1:8080/a?b=c").unwrap(),
-            ("127.0.0.1".into(), 8080, "/a?b=c".into())
-        );
-        assert_eq!(
-            split_url("http://localhost").unwrap(),
-            ("localhost".into(), 80, "/".into())
-        );
+        assert_eq!(split_url("http://127.0.0.1:8080/a?b=c").unwrap(), ("127.0.0.1".into(), 8080, "/a?b=c".into()));
+        assert_eq!(split_url("http://localhost").unwrap(), ("localhost".into(), 80, "/".into()));
     }
 }

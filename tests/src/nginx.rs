@@ -48,18 +48,8 @@ impl Nginx {
         let prefix = dir.path().to_path_buf();
         let root = prefix.join("html");
         std::fs::create_dir(&root).context("mkdir html")?;
-        std::fs::write(
-            root.join("index.html"),
-            "<!doctype html>\n<title>standby</title>\n<p>hello from nginx</p>\n",
-        )?;
-        let mut nginx = Nginx {
-            port: 0,
-            prefix,
-            root,
-            tls: opts.tls.is_some(),
-            process: None,
-            dir: Some(dir),
-        };
+        std::fs::write(root.join("index.html"), "<!doctype html>\n<title>standby</title>\n<p>hello from nginx</p>\n")?;
+        let mut nginx = Nginx { port: 0, prefix, root, tls: opts.tls.is_some(), process: None, dir: Some(dir) };
         if let Some(port) = opts.upstream {
             util::write_atomic(&nginx.upstream_path(), upstream_line(port).as_bytes())?;
         }
@@ -78,11 +68,7 @@ impl Nginx {
 
     fn spawn(&mut self) -> anyhow::Result<()> {
         let mut cmd = Command::new("nginx");
-        cmd.arg("-c")
-            .arg(self.conf_path())
-            .arg("-p")
-            .arg(&self.prefix)
-            .args(["-g", "daemon off;"]);
+        cmd.arg("-c").arg(self.conf_path()).arg("-p").arg(&self.prefix).args(["-g", "daemon off;"]);
         let mut process = ServerProcess::spawn(cmd, "nginx", self.log_path())?;
         // SIGQUIT: graceful shutdown (finish requests), SIGKILL after the stop timeout.
         process.set_stop_signal(libc::SIGQUIT);
@@ -109,19 +95,12 @@ impl Nginx {
             .tls
             .as_ref()
             .map(|(cert, key)| {
-                format!(
-                    "        ssl_certificate {};\n        ssl_certificate_key {};\n",
-                    cert.display(),
-                    key.display()
-                )
+                format!("        ssl_certificate {};\n        ssl_certificate_key {};\n", cert.display(), key.display())
             })
             .unwrap_or_default();
         let (upstream_block, app_location) = if opts.upstream.is_some() {
             (
-                format!(
-                    "    upstream app {{\n        include {};\n    }}\n",
-                    self.upstream_path().display()
-                ),
+                format!("    upstream app {{\n        include {};\n    }}\n", self.upstream_path().display()),
                 "        location /app/ {\n            proxy_pass http://app/;\n            \
                  proxy_http_version 1.1;\n            proxy_set_header Connection \"\";\n            \
                  proxy_set_header Host $host;\n        }\n"
@@ -193,8 +172,7 @@ impl Nginx {
     pub fn write_file(&self, rel_path: &str, contents: &[u8]) -> anyhow::Result<()> {
         let path = self.root.join(rel_path.trim_start_matches('/'));
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("mkdir {}", parent.display()))?;
+            std::fs::create_dir_all(parent).with_context(|| format!("mkdir {}", parent.display()))?;
         }
         util::write_atomic(&path, contents)
     }
@@ -215,19 +193,14 @@ impl Nginx {
         };
         let before = children(master);
         let mut cmd = Command::new("nginx");
-        cmd.args(["-s", "reload", "-c"])
-            .arg(self.conf_path())
-            .arg("-p")
-            .arg(&self.prefix);
+        cmd.args(["-s", "reload", "-c"]).arg(self.conf_path()).arg("-p").arg(&self.prefix);
         run_checked(cmd, Duration::from_secs(15)).context("nginx -s reload")?;
         // Done when a new worker runs and every old worker has exited or has begun its
         // graceful shutdown (it closes the listening socket right after renaming itself).
         let reloaded = wait_until(Duration::from_secs(10), || {
             let now = children(master);
             now.iter().any(|pid| !before.contains(pid))
-                && before
-                    .iter()
-                    .all(|pid| !now.contains(pid) || shutting_down(*pid))
+                && before.iter().all(|pid| !now.contains(pid) || shutting_down(*pid))
         });
         if !reloaded {
             bail!(

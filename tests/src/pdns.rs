@@ -62,11 +62,7 @@ impl PowerDns {
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
-        let dir = self
-            .dir
-            .as_ref()
-            .map(|d| d.path().to_path_buf())
-            .context("pdns temp dir is gone")?;
+        let dir = self.dir.as_ref().map(|d| d.path().to_path_buf()).context("pdns temp dir is gone")?;
         let conf = format!(
             "launch=gsqlite3\n\
              gsqlite3-database={db}\n\
@@ -101,8 +97,7 @@ impl PowerDns {
         let (key, dns_port) = (self.api_key.clone(), self.dns_port);
         process.wait_ready(START_TIMEOUT, || {
             port_open(dns_port)
-                && http_client::request("GET", &server, &[("X-API-Key", &key)], None)
-                    .is_ok_and(|r| r.status == 200)
+                && http_client::request("GET", &server, &[("X-API-Key", &key)], None).is_ok_and(|r| r.status == 200)
         })?;
         self.process = Some(process);
         Ok(())
@@ -127,26 +122,16 @@ impl PowerDns {
 
     /// One API call with the API key; `path` is relative to [`PowerDns::api_url`]
     /// (`/servers/localhost/zones`). Fails on a non-2xx answer, with its body.
-    pub fn api(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> anyhow::Result<Response> {
+    pub fn api(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> anyhow::Result<Response> {
         let url = format!("{}{path}", self.api_url());
         let body = body.map(serde_json::Value::to_string);
         let mut headers = vec![("X-API-Key", self.api_key.as_str())];
         if body.is_some() {
             headers.push(("Content-Type", "application/json"));
         }
-        let response =
-            http_client::request(method, &url, &headers, body.as_deref().map(str::as_bytes))?;
+        let response = http_client::request(method, &url, &headers, body.as_deref().map(str::as_bytes))?;
         if !(200..300).contains(&response.status) {
-            bail!(
-                "{method} {url}: HTTP {}: {}",
-                response.status,
-                response.text()
-            );
+            bail!("{method} {url}: HTTP {}: {}", response.status, response.text());
         }
         Ok(response)
     }
@@ -154,31 +139,22 @@ impl PowerDns {
     /// Creates a Native zone with `ns1.<zone>` as name server and these records
     /// `(name, type, content, ttl)`. Names may be absolute (`app.example.com[.]`), relative
     /// to the zone (`app`), or `@`. Records with the same name and type form one RRset.
-    pub fn create_zone(
-        &self,
-        zone: &str,
-        records: &[(&str, &str, &str, u32)],
-    ) -> anyhow::Result<()> {
+    pub fn create_zone(&self, zone: &str, records: &[(&str, &str, &str, u32)]) -> anyhow::Result<()> {
         let zone = absolute(zone);
         let mut rrsets: BTreeMap<(String, String), (u32, Vec<String>)> = BTreeMap::new();
         for (name, rtype, content, ttl) in records {
-            let entry = rrsets
-                .entry((fqdn(name, &zone), rtype.to_ascii_uppercase()))
-                .or_insert((*ttl, Vec::new()));
+            let entry = rrsets.entry((fqdn(name, &zone), rtype.to_ascii_uppercase())).or_insert((*ttl, Vec::new()));
             entry.1.push((*content).to_string());
         }
-        let rrsets: Vec<serde_json::Value> = rrsets
-            .into_iter()
-            .map(|((name, rtype), (ttl, contents))| rrset(&name, &rtype, ttl, &contents))
-            .collect();
+        let rrsets: Vec<serde_json::Value> =
+            rrsets.into_iter().map(|((name, rtype), (ttl, contents))| rrset(&name, &rtype, ttl, &contents)).collect();
         let body = json!({
             "name": zone,
             "kind": "Native",
             "nameservers": [format!("ns1.{zone}")],
             "rrsets": rrsets,
         });
-        self.api("POST", "/servers/localhost/zones", Some(&body))
-            .with_context(|| format!("create zone {zone}"))?;
+        self.api("POST", "/servers/localhost/zones", Some(&body)).with_context(|| format!("create zone {zone}"))?;
         Ok(())
     }
 
@@ -193,20 +169,11 @@ impl PowerDns {
     ) -> anyhow::Result<()> {
         let zone = absolute(zone);
         let contents: Vec<String> = contents.iter().map(|c| (*c).to_string()).collect();
-        let mut set = rrset(
-            &fqdn(name, &zone),
-            &rtype.to_ascii_uppercase(),
-            ttl,
-            &contents,
-        );
+        let mut set = rrset(&fqdn(name, &zone), &rtype.to_ascii_uppercase(), ttl, &contents);
         set["changetype"] = json!("REPLACE");
         let body = json!({ "rrsets": [set] });
-        self.api(
-            "PATCH",
-            &format!("/servers/localhost/zones/{zone}"),
-            Some(&body),
-        )
-        .with_context(|| format!("replace {name} {rtype} in {zone}"))?;
+        self.api("PATCH", &format!("/servers/localhost/zones/{zone}"), Some(&body))
+            .with_context(|| format!("replace {name} {rtype} in {zone}"))?;
         Ok(())
     }
 
@@ -226,12 +193,7 @@ impl PowerDns {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        Ok(stdout
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with(";;"))
-            .map(String::from)
-            .collect())
+        Ok(stdout.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with(";;")).map(String::from).collect())
     }
 }
 
@@ -243,10 +205,7 @@ impl Drop for PowerDns {
 }
 
 fn rrset(name: &str, rtype: &str, ttl: u32, contents: &[String]) -> serde_json::Value {
-    let records: Vec<serde_json::Value> = contents
-        .iter()
-        .map(|c| json!({ "content": c, "disabled": false }))
-        .collect();
+    let records: Vec<serde_json::Value> = contents.iter().map(|c| json!({ "content": c, "disabled": false })).collect();
     json!({ "name": name, "type": rtype, "ttl": ttl, "records": records })
 }
 

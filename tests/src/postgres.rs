@@ -33,11 +33,7 @@ pub fn pg_bin(name: &str) -> PathBuf {
         return versioned;
     }
     std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join(name))
-                .find(|candidate| candidate.is_file())
-        })
+        .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| candidate.is_file()))
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
@@ -49,10 +45,8 @@ pub fn server_user() -> anyhow::Result<Option<(u32, u32)>> {
             return Ok(None);
         }
         let id = |flag: &str| -> Result<u32, String> {
-            let out = Command::new("id")
-                .args([flag, SERVER_USER])
-                .output()
-                .map_err(|e| format!("cannot run `id`: {e}"))?;
+            let out =
+                Command::new("id").args([flag, SERVER_USER]).output().map_err(|e| format!("cannot run `id`: {e}"))?;
             if !out.status.success() {
                 return Err(format!(
                     "postgres refuses to run as root and user {SERVER_USER} does not exist \
@@ -60,10 +54,7 @@ pub fn server_user() -> anyhow::Result<Option<(u32, u32)>> {
                     String::from_utf8_lossy(&out.stderr).trim()
                 ));
             }
-            String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .parse()
-                .map_err(|e| format!("`id {flag} {SERVER_USER}`: {e}"))
+            String::from_utf8_lossy(&out.stdout).trim().parse().map_err(|e| format!("`id {flag} {SERVER_USER}`: {e}"))
         };
         Ok(Some((id("-u")?, id("-g")?)))
     })
@@ -137,10 +128,7 @@ impl PgServer {
 
     /// libpq connection string for this server.
     pub fn conninfo(&self) -> String {
-        format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres",
-            self.port
-        )
+        format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port)
     }
 
     /// Runs one SQL string with psql (`-X -A -t -q -v ON_ERROR_STOP=1 -c`) and returns its
@@ -151,8 +139,7 @@ impl PgServer {
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-U", "postgres", "-d", "postgres", "-c", sql])
             .env("PGCONNECT_TIMEOUT", "5");
-        let out = run_checked(cmd, HELPER_TIMEOUT)
-            .with_context(|| format!("psql on port {}", self.port))?;
+        let out = run_checked(cmd, HELPER_TIMEOUT).with_context(|| format!("psql on port {}", self.port))?;
         Ok(out.trim().to_string())
     }
 
@@ -193,11 +180,7 @@ impl PgServer {
     /// connections (a standby: read-only connections).
     pub fn start(&mut self) -> anyhow::Result<()> {
         if self.is_running() {
-            bail!(
-                "postgres {} on port {} is already running",
-                self.name,
-                self.port
-            );
+            bail!("postgres {} on port {} is already running", self.name, self.port);
         }
         let mut cmd = self.owner_command(pg_bin("postgres"));
         cmd.arg("-D").arg(&self.data_dir);
@@ -234,11 +217,7 @@ impl PgServer {
     fn base_conf(&self) -> String {
         let mut conf = String::from("\n# standby-e2e\n");
         let _ = writeln!(conf, "listen_addresses = '127.0.0.1'");
-        let _ = writeln!(
-            conf,
-            "unix_socket_directories = '{}'",
-            self.socket_dir.display()
-        );
+        let _ = writeln!(conf, "unix_socket_directories = '{}'", self.socket_dir.display());
         conf.push_str(
             "wal_level = replica\n\
              max_wal_senders = 5\n\
@@ -274,19 +253,14 @@ fn postmaster_ready(pid_file: &Path, pid: u32) -> bool {
     };
     let lines: Vec<&str> = text.lines().collect();
     lines.first().and_then(|l| l.trim().parse::<u32>().ok()) == Some(pid)
-        && lines
-            .get(7)
-            .is_some_and(|status| matches!(status.trim(), "ready" | "standby"))
+        && lines.get(7).is_some_and(|status| matches!(status.trim(), "ready" | "standby"))
 }
 
 fn append(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .with_context(|| format!("open {}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("append to {}", path.display()))
+    let mut file =
+        std::fs::OpenOptions::new().append(true).open(path).with_context(|| format!("open {}", path.display()))?;
+    file.write_all(text.as_bytes()).with_context(|| format!("append to {}", path.display()))
 }
 
 /// initdb + start: a primary with `wal_level=replica`, replication allowed from
@@ -301,10 +275,7 @@ pub fn start_primary() -> anyhow::Result<PgServer> {
         .args(["--no-sync", "--no-instructions"]);
     run_checked(initdb, HELPER_TIMEOUT).context("initdb")?;
     server.append_conf(&server.base_conf())?;
-    append(
-        &server.data_dir.join("pg_hba.conf"),
-        "\nhost replication postgres 127.0.0.1/32 trust\n",
-    )?;
+    append(&server.data_dir.join("pg_hba.conf"), "\nhost replication postgres 127.0.0.1/32 trust\n")?;
     server.start_on_free_port()?;
     Ok(server)
 }
@@ -318,25 +289,10 @@ pub fn start_primary_with_standby() -> anyhow::Result<(PgServer, PgServer)> {
     let mut standby = PgServer::prepare("standby")?;
     let mut basebackup = standby.owner_command(pg_bin("pg_basebackup"));
     basebackup
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &primary.port.to_string(),
-            "-U",
-            "postgres",
-        ])
+        .args(["-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", "postgres"])
         .arg("-D")
         .arg(&standby.data_dir)
-        .args([
-            "-R",
-            "-S",
-            "s1",
-            "-X",
-            "stream",
-            "--checkpoint=fast",
-            "--no-sync",
-        ]);
+        .args(["-R", "-S", "s1", "-X", "stream", "--checkpoint=fast", "--no-sync"]);
     run_checked(basebackup, HELPER_TIMEOUT).context("pg_basebackup")?;
     standby.append_conf(&format!(
         "\n# standby-e2e standby\nunix_socket_directories = '{}'\n",
@@ -344,9 +300,7 @@ pub fn start_primary_with_standby() -> anyhow::Result<(PgServer, PgServer)> {
     ))?;
     standby.start_on_free_port()?;
     let streaming = wait_until(START_TIMEOUT, || {
-        primary
-            .psql("select count(*) from pg_stat_replication where state = 'streaming'")
-            .is_ok_and(|n| n != "0")
+        primary.psql("select count(*) from pg_stat_replication where state = 'streaming'").is_ok_and(|n| n != "0")
     });
     if !streaming {
         bail!(

@@ -45,17 +45,11 @@ impl ServerProcess {
             .append(true)
             .open(&log)
             .with_context(|| format!("{name}: cannot open log file {}", log.display()))?;
-        let err = out
-            .try_clone()
-            .with_context(|| format!("{name}: cannot duplicate log file handle"))?;
-        cmd.stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
+        let err = out.try_clone().with_context(|| format!("{name}: cannot duplicate log file handle"))?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
         sys::kill_when_parent_dies(&mut cmd);
         let program = cmd.get_program().to_string_lossy().into_owned();
-        let child = spawn_from_spawner_thread(cmd)
-            .with_context(|| format!("{name}: cannot start {program}"))?;
+        let child = spawn_from_spawner_thread(cmd).with_context(|| format!("{name}: cannot start {program}"))?;
         let pid = child.id();
         Ok(ServerProcess {
             pid,
@@ -146,21 +140,12 @@ impl ServerProcess {
 
     /// An error that names the server and carries the tail of its log.
     pub fn error(&self, what: &str) -> anyhow::Error {
-        anyhow!(
-            "{}: {what}\n--- last lines of {} ---\n{}",
-            self.name,
-            self.log.display(),
-            self.log_tail(40)
-        )
+        anyhow!("{}: {what}\n--- last lines of {} ---\n{}", self.name, self.log.display(), self.log_tail(40))
     }
 
     /// Polls `ready` until it returns true. Fails, with the tail of the log, when the
     /// process exits first or `timeout` passes.
-    pub fn wait_ready(
-        &mut self,
-        timeout: Duration,
-        mut ready: impl FnMut() -> bool,
-    ) -> anyhow::Result<()> {
+    pub fn wait_ready(&mut self, timeout: Duration, mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(2);
         loop {
@@ -207,12 +192,8 @@ fn spawn_from_spawner_thread(cmd: Command) -> std::io::Result<Child> {
         return Err(std::io::Error::other("cannot start the spawner thread"));
     };
     let (reply_tx, reply_rx) = mpsc::channel();
-    spawner
-        .send((cmd, reply_tx))
-        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
-    reply_rx
-        .recv()
-        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?
+    spawner.send((cmd, reply_tx)).map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    reply_rx.recv().map_err(|_| std::io::Error::other("the spawner thread is gone"))?
 }
 
 /// `sh` in its own process group, reading a pipe whose write end only this process holds:
@@ -333,9 +314,7 @@ pub fn run_output(mut cmd: Command, timeout: Duration) -> anyhow::Result<Output>
         Err(_) => {
             let _ = sys::kill(pid, libc::SIGKILL);
             let output = rx.recv().ok().and_then(Result::ok);
-            let stderr = output
-                .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
-                .unwrap_or_default();
+            let stderr = output.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_default();
             bail!("{program} did not finish within {timeout:?}; stderr: {stderr}")
         }
     }
@@ -348,12 +327,7 @@ pub fn run_checked(cmd: Command, timeout: Duration) -> anyhow::Result<String> {
     let output = run_output(cmd, timeout)?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
-        bail!(
-            "`{line}` failed ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr),
-            stdout
-        );
+        bail!("`{line}` failed ({}):\n{}{}", output.status, String::from_utf8_lossy(&output.stderr), stdout);
     }
     Ok(stdout)
 }

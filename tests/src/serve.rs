@@ -15,18 +15,10 @@ pub(crate) struct InProcessServer {
 
 impl InProcessServer {
     /// Serves `router` on an already bound listener.
-    pub(crate) fn start(
-        name: &str,
-        listener: TcpListener,
-        router: axum::Router,
-    ) -> anyhow::Result<InProcessServer> {
-        listener
-            .set_nonblocking(true)
-            .context("listener set_nonblocking")?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("build a tokio runtime")?;
+    pub(crate) fn start(name: &str, listener: TcpListener, router: axum::Router) -> anyhow::Result<InProcessServer> {
+        listener.set_nonblocking(true).context("listener set_nonblocking")?;
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().context("build a tokio runtime")?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
         let thread = std::thread::Builder::new()
@@ -53,14 +45,8 @@ impl InProcessServer {
                 drop(runtime);
             })
             .context("spawn the server thread")?;
-        let server = InProcessServer {
-            shutdown: Some(tx),
-            thread: Some(thread),
-        };
-        ready_rx
-            .recv()
-            .context("server thread died")?
-            .context("register the listener with tokio")?;
+        let server = InProcessServer { shutdown: Some(tx), thread: Some(thread) };
+        ready_rx.recv().context("server thread died")?.context("register the listener with tokio")?;
         Ok(server)
     }
 

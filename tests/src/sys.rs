@@ -15,14 +15,7 @@ pub(crate) fn kill_when_parent_dies(cmd: &mut Command) {
     // which does not allocate; it touches no lock and no memory shared with the parent.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
             if libc::getppid() as u32 != parent {
@@ -46,8 +39,7 @@ pub(crate) fn kill(pid: u32, signal: i32) -> io::Result<bool> {
 
 /// Sends `signal` to every process of a process group. `Ok(false)` when the group is empty.
 pub(crate) fn kill_group(pgid: u32, signal: i32) -> io::Result<bool> {
-    let pgid =
-        libc::pid_t::try_from(pgid).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let pgid = libc::pid_t::try_from(pgid).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     if pgid <= 1 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }

@@ -21,16 +21,8 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// expired: it was valid for one day and ran out `-days` days ago (minus one minute, for
 /// `days == 0`).
 pub fn self_signed(dir: &Path, common_name: &str, days: i64) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let stem: String = common_name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let stem: String =
+        common_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
     let cert = dir.join(format!("{stem}.crt"));
     let key = dir.join(format!("{stem}.key"));
     let work = crate::util::temp_dir("openssl").context("temp dir for openssl")?;

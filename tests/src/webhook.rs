@@ -17,10 +17,7 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -41,40 +38,23 @@ impl Webhook {
     pub fn start(status: u16) -> anyhow::Result<Webhook> {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let answer = Arc::new(AtomicU16::new(status));
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let port = listener.local_addr()?.port();
         let (store, code) = (got.clone(), answer.clone());
-        let app = axum::Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
-                let (store, code) = (store.clone(), code.clone());
-                async move {
-                    let headers = headers
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                        .collect();
-                    if let Ok(mut list) = store.lock() {
-                        list.push(Received {
-                            method: method.to_string(),
-                            path: uri.path().to_string(),
-                            headers,
-                            body,
-                        });
-                    }
-                    StatusCode::from_u16(code.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK)
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
+            let (store, code) = (store.clone(), code.clone());
+            async move {
+                let headers =
+                    headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+                if let Ok(mut list) = store.lock() {
+                    list.push(Received { method: method.to_string(), path: uri.path().to_string(), headers, body });
                 }
-            },
-        );
+                StatusCode::from_u16(code.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK)
+            }
+        });
         rt.spawn(async move { axum::serve(listener, app).await });
-        Ok(Webhook {
-            port,
-            got,
-            status: answer,
-            _rt: rt,
-        })
+        Ok(Webhook { port, got, status: answer, _rt: rt })
     }
 
     /// `http://127.0.0.1:PORT` + path.

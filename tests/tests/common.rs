@@ -18,11 +18,7 @@ use standby_e2e::webhook::Webhook;
 use standby_e2e::{AppBackend, Nginx, NginxOptions};
 
 fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 }
 
 #[test]
@@ -35,72 +31,27 @@ fn http_probe_expectations_against_a_real_backend() {
 
     app.set_healthy(false);
     let down = block(check("/health").run());
-    assert_eq!(
-        (down.ok, down.failure, down.status),
-        (false, Some(Failure::Unexpected), Some(503))
-    );
-    assert!(
-        down.error
-            .as_deref()
-            .unwrap()
-            .contains("expected status 2xx, got 503"),
-        "{down:?}"
-    );
-    let accepted = block(
-        HttpCheck {
-            expect_status: "503".parse().unwrap(),
-            ..check("/health")
-        }
-        .run(),
-    );
+    assert_eq!((down.ok, down.failure, down.status), (false, Some(Failure::Unexpected), Some(503)));
+    assert!(down.error.as_deref().unwrap().contains("expected status 2xx, got 503"), "{down:?}");
+    let accepted = block(HttpCheck { expect_status: "503".parse().unwrap(), ..check("/health") }.run());
     assert!(accepted.ok, "an expected status set decides: {accepted:?}");
 
-    let body = block(
-        HttpCheck {
-            body_contains: Some("hello from probe".into()),
-            ..check("/")
-        }
-        .run(),
-    );
+    let body = block(HttpCheck { body_contains: Some("hello from probe".into()), ..check("/") }.run());
     assert!(body.ok, "{body:?}");
-    let wrong = block(
-        HttpCheck {
-            body_regex: Some(regex::Regex::new("^bye").unwrap()),
-            ..check("/")
-        }
-        .run(),
-    );
-    assert!(
-        !wrong.ok
-            && wrong
-                .error
-                .unwrap()
-                .contains("expected body to match /^bye/")
-    );
+    let wrong = block(HttpCheck { body_regex: Some(regex::Regex::new("^bye").unwrap()), ..check("/") }.run());
+    assert!(!wrong.ok && wrong.error.unwrap().contains("expected body to match /^bye/"));
 
-    let slow = block(
-        HttpCheck {
-            max_latency: Some(Duration::from_millis(50)),
-            ..check("/slow?ms=200")
-        }
-        .run(),
-    );
+    let slow = block(HttpCheck { max_latency: Some(Duration::from_millis(50)), ..check("/slow?ms=200") }.run());
     assert!(!slow.ok && slow.error.unwrap().contains("expected latency"));
 
     let timeout = HttpCheck {
-        client: ClientOptions {
-            timeout: Duration::from_millis(200),
-            ..Default::default()
-        },
+        client: ClientOptions { timeout: Duration::from_millis(200), ..Default::default() },
         ..check("/slow?ms=3000")
     };
     let start = Instant::now();
     let timed_out = block(timeout.run());
     assert_eq!(timed_out.failure, Some(Failure::Timeout), "{timed_out:?}");
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "never hangs past the timeout"
-    );
+    assert!(start.elapsed() < Duration::from_secs(2), "never hangs past the timeout");
 
     let port = standby_e2e::ports::free_port();
     let refused = block(HttpCheck::new(format!("http://127.0.0.1:{port}/")).run());
@@ -114,10 +65,7 @@ fn http_probe_pins_a_host_name_to_an_origin_ip() {
     let url = format!("http://origin.example.invalid:{}/health", app.port);
     let pinned = HttpCheck {
         client: ClientOptions {
-            resolve: vec![(
-                "origin.example.invalid".into(),
-                "127.0.0.1".parse().unwrap(),
-            )],
+            resolve: vec![("origin.example.invalid".into(), "127.0.0.1".parse().unwrap())],
             ..Default::default()
         },
         ..HttpCheck::new(url.clone())
@@ -130,11 +78,7 @@ fn http_probe_pins_a_host_name_to_an_origin_ip() {
 fn https_probe_verifies_certificates_unless_told_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = standby_e2e::tls::self_signed(dir.path(), "localhost", 30).unwrap();
-    let nginx = Nginx::start(NginxOptions {
-        tls: Some((cert.clone(), key)),
-        ..Default::default()
-    })
-    .unwrap();
+    let nginx = Nginx::start(NginxOptions { tls: Some((cert.clone(), key)), ..Default::default() }).unwrap();
     let url = format!("https://localhost:{}/", nginx.port);
     let with = |tls: TlsOptions| HttpCheck {
         client: ClientOptions {
@@ -145,26 +89,10 @@ fn https_probe_verifies_certificates_unless_told_otherwise() {
         ..HttpCheck::new(url.clone())
     };
     let untrusted = block(with(TlsOptions::default()).run());
-    assert_eq!(
-        untrusted.failure,
-        Some(Failure::Tls),
-        "verified by default: {untrusted:?}"
-    );
-    let trusted = block(
-        with(TlsOptions {
-            ca_file: Some(cert),
-            insecure: false,
-        })
-        .run(),
-    );
+    assert_eq!(untrusted.failure, Some(Failure::Tls), "verified by default: {untrusted:?}");
+    let trusted = block(with(TlsOptions { ca_file: Some(cert), insecure: false }).run());
     assert!(trusted.ok, "{trusted:?}");
-    let insecure = block(
-        with(TlsOptions {
-            ca_file: None,
-            insecure: true,
-        })
-        .run(),
-    );
+    let insecure = block(with(TlsOptions { ca_file: None, insecure: true }).run());
     assert!(insecure.ok, "{insecure:?}");
     assert!(StatusSet::success().contains(trusted.status.unwrap()));
 }
@@ -172,51 +100,23 @@ fn https_probe_verifies_certificates_unless_told_otherwise() {
 #[test]
 fn tcp_probe() {
     let app = AppBackend::start("tcp").unwrap();
-    assert!(
-        block(probe::tcp::check(
-            &format!("127.0.0.1:{}", app.port),
-            Duration::from_secs(2)
-        ))
-        .ok
-    );
+    assert!(block(probe::tcp::check(&format!("127.0.0.1:{}", app.port), Duration::from_secs(2))).ok);
     let port = standby_e2e::ports::free_port();
-    let r = block(probe::tcp::check(
-        &format!("127.0.0.1:{port}"),
-        Duration::from_secs(2),
-    ));
+    let r = block(probe::tcp::check(&format!("127.0.0.1:{port}"), Duration::from_secs(2)));
     assert_eq!(r.failure, Some(Failure::Unreachable));
 }
 
 #[test]
 fn postgres_probe_against_a_real_server() {
     let mut pg = standby_e2e::start_primary().unwrap();
-    let ok = block(probe::postgres::check(
-        &pg.conninfo(),
-        None,
-        Duration::from_secs(5),
-    ));
+    let ok = block(probe::postgres::check(&pg.conninfo(), None, Duration::from_secs(5)));
     assert!(ok.ok, "{ok:?}");
-    let no_db = format!(
-        "host=127.0.0.1 port={} user=postgres dbname=nosuchdb",
-        pg.port
-    );
-    let bad = block(probe::postgres::check(
-        &no_db,
-        Some(&Secret::new("pw")),
-        Duration::from_secs(5),
-    ));
-    assert_eq!(
-        bad.failure,
-        Some(Failure::Unexpected),
-        "the server answered with an error: {bad:?}"
-    );
+    let no_db = format!("host=127.0.0.1 port={} user=postgres dbname=nosuchdb", pg.port);
+    let bad = block(probe::postgres::check(&no_db, Some(&Secret::new("pw")), Duration::from_secs(5)));
+    assert_eq!(bad.failure, Some(Failure::Unexpected), "the server answered with an error: {bad:?}");
     assert!(bad.error.unwrap().contains("nosuchdb"));
     pg.stop_immediate();
-    let down = block(probe::postgres::check(
-        &pg.conninfo(),
-        None,
-        Duration::from_secs(5),
-    ));
+    let down = block(probe::postgres::check(&pg.conninfo(), None, Duration::from_secs(5)));
     assert_eq!(down.failure, Some(Failure::Unreachable), "{down:?}");
 }
 
@@ -246,47 +146,22 @@ url = "{base}/ping/abc"
         ),
     );
     let n = Notifiers::from_config(&cfg).unwrap();
-    let down = Event::new(
-        "downtime-monitor",
-        EventKind::Down,
-        "app",
-        "connection refused",
-    );
+    let down = Event::new("downtime-monitor", EventKind::Down, "app", "connection refused");
     assert_eq!(block(n.send(&down)), 4);
-    block(n.send(&Event::new(
-        "backup-sync",
-        EventKind::Start,
-        "nightly",
-        "starting",
-    )));
+    block(n.send(&Event::new("backup-sync", EventKind::Start, "nightly", "starting")));
     let got = r.received();
-    let find = |path: &str| {
-        got.iter()
-            .find(|r| r.path == path)
-            .unwrap_or_else(|| panic!("no request to {path}: {got:?}"))
-    };
+    let find =
+        |path: &str| got.iter().find(|r| r.path == path).unwrap_or_else(|| panic!("no request to {path}: {got:?}"));
     let hook = find("/hook").json();
-    assert_eq!(
-        (hook["kind"].as_str(), hook["subject"].as_str()),
-        (Some("down"), Some("app"))
-    );
+    assert_eq!((hook["kind"].as_str(), hook["subject"].as_str()), (Some("down"), Some("app")));
     let slack = find("/slack").json();
-    assert!(slack["text"]
-        .as_str()
-        .unwrap()
-        .contains("app DOWN: connection refused"));
+    assert!(slack["text"].as_str().unwrap().contains("app DOWN: connection refused"));
     let ntfy = find("/alerts");
     assert_eq!(ntfy.body, "connection refused");
     assert_eq!(ntfy.header("priority"), Some("high"));
     assert_eq!(ntfy.header("authorization"), Some("Bearer tok-secret"));
-    assert!(
-        got.iter().any(|r| r.path == "/ping/abc/fail"),
-        "DOWN pings /fail"
-    );
-    assert!(
-        got.iter().any(|r| r.path == "/ping/abc/start"),
-        "a start pings /start"
-    );
+    assert!(got.iter().any(|r| r.path == "/ping/abc/fail"), "DOWN pings /fail");
+    assert!(got.iter().any(|r| r.path == "/ping/abc/start"), "a start pings /start");
 }
 
 #[test]
@@ -294,26 +169,12 @@ fn a_failing_notifier_is_retried_a_bounded_number_of_times_and_never_fatal() {
     let r = Webhook::start(500).unwrap();
     let cfg = ConfigFile::from_str(
         "n.toml",
-        format!(
-            "[[notify]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/x\"\n",
-            r.port
-        ),
+        format!("[[notify]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/x\"\n", r.port),
     );
-    let quick = Backoff {
-        attempts: 3,
-        base: Duration::from_millis(1),
-        max: Duration::from_millis(5),
-    };
+    let quick = Backoff { attempts: 3, base: Duration::from_millis(1), max: Duration::from_millis(5) };
     let n = Notifiers::from_config(&cfg).unwrap().with_backoff(quick);
-    assert_eq!(
-        block(n.send(&Event::new("t", EventKind::Failure, "s", "m"))),
-        0
-    );
-    assert_eq!(
-        r.received().len(),
-        3,
-        "exactly the bounded number of attempts"
-    );
+    assert_eq!(block(n.send(&Event::new("t", EventKind::Failure, "s", "m"))), 0);
+    assert_eq!(r.received().len(), 3, "exactly the bounded number of attempts");
 }
 
 #[test]
@@ -327,16 +188,12 @@ fn the_run_lock_held_by_another_process_exits_3_and_a_killed_holder_does_not_blo
         .arg(&lock_path)
         .spawn()
         .unwrap();
-    assert!(standby_e2e::process::wait_until(
-        Duration::from_secs(5),
-        || { std::fs::metadata(&lock_path).is_ok() && state.lock("run").is_err() }
-    ));
+    assert!(standby_e2e::process::wait_until(Duration::from_secs(5), || {
+        std::fs::metadata(&lock_path).is_ok() && state.lock("run").is_err()
+    }));
     let err = state.lock("run").unwrap_err();
     assert_eq!(code_of(&err), Code::Locked);
     holder.kill().unwrap(); // SIGKILL: the holder never unlocks
     holder.wait().unwrap();
-    assert!(standby_e2e::process::wait_until(
-        Duration::from_secs(5),
-        || state.lock("run").is_ok()
-    ));
+    assert!(standby_e2e::process::wait_until(Duration::from_secs(5), || state.lock("run").is_ok()));
 }

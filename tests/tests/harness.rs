@@ -4,8 +4,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use cloudflare::endpoints::dns::dns::{
-    CreateDnsRecord, CreateDnsRecordParams, DeleteDnsRecord, DnsContent, ListDnsRecords,
-    ListDnsRecordsParams, UpdateDnsRecord, UpdateDnsRecordParams,
+    CreateDnsRecord, CreateDnsRecordParams, DeleteDnsRecord, DnsContent, ListDnsRecords, ListDnsRecordsParams,
+    UpdateDnsRecord, UpdateDnsRecordParams,
 };
 use cloudflare::endpoints::zones::zone::{ListZones, ListZonesParams, ZoneDetails};
 use cloudflare::framework::auth::Credentials;
@@ -15,17 +15,13 @@ use cloudflare::framework::response::ApiFailure;
 use cloudflare::framework::Environment;
 use standby_e2e::http_client;
 use standby_e2e::process::{group_alive, pid_alive, wait_until, ServerProcess};
-use standby_e2e::{
-    start_primary_with_standby, tls, AppBackend, FakeCloudflare, Fault, Nginx, NginxOptions,
-    PowerDns,
-};
+use standby_e2e::{start_primary_with_standby, tls, AppBackend, FakeCloudflare, Fault, Nginx, NginxOptions, PowerDns};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn assert_gone(what: &str, pid: u32) {
     assert!(
-        wait_until(Duration::from_secs(5), || !pid_alive(pid)
-            && !group_alive(pid)),
+        wait_until(Duration::from_secs(5), || !pid_alive(pid) && !group_alive(pid)),
         "{what} (pid {pid}) or a process of its group is still alive"
     );
 }
@@ -45,19 +41,13 @@ fn handles_can_be_shared_across_threads() {
 fn postgres_primary_standby_streaming_and_power_cut() {
     let (mut primary, standby) = start_primary_with_standby().unwrap();
     assert_ne!(primary.port, standby.port);
-    assert!(primary
-        .conninfo()
-        .contains(&format!("port={}", primary.port)));
+    assert!(primary.conninfo().contains(&format!("port={}", primary.port)));
     assert!(!primary.is_in_recovery().unwrap());
     assert!(standby.is_in_recovery().unwrap());
 
-    primary
-        .psql("create table t (id int primary key, v text); insert into t values (1, 'one')")
-        .unwrap();
+    primary.psql("create table t (id int primary key, v text); insert into t values (1, 'one')").unwrap();
     assert!(
-        wait_until(WAIT, || standby
-            .psql("select v from t where id = 1")
-            .is_ok_and(|v| v == "one")),
+        wait_until(WAIT, || standby.psql("select v from t where id = 1").is_ok_and(|v| v == "one")),
         "row inserted on the primary never reached the standby"
     );
     assert!(standby.psql("insert into t values (9, 'no')").is_err());
@@ -73,9 +63,7 @@ fn postgres_primary_standby_streaming_and_power_cut() {
     assert_eq!(primary.psql("select v from t where id = 1").unwrap(), "one");
     primary.psql("insert into t values (2, 'two')").unwrap();
     assert!(
-        wait_until(WAIT, || standby
-            .psql("select v from t where id = 2")
-            .is_ok_and(|v| v == "two")),
+        wait_until(WAIT, || standby.psql("select v from t where id = 2").is_ok_and(|v| v == "two")),
         "the standby did not resume streaming after the primary restarted"
     );
 
@@ -109,24 +97,12 @@ fn nginx_serves_static_files_and_switches_upstream() {
     nginx.write_file("dir/hello.txt", b"static hello").unwrap();
     let file = http_client::get(&nginx.url("/dir/hello.txt")).unwrap();
     assert_eq!((file.status, file.text().as_str()), (200, "static hello"));
-    assert_eq!(
-        http_client::get(&nginx.url("/missing")).unwrap().status,
-        404
-    );
-    assert_eq!(
-        http_client::get(&nginx.url("/extra")).unwrap().text(),
-        "extra ok"
-    );
+    assert_eq!(http_client::get(&nginx.url("/missing")).unwrap().status, 404);
+    assert_eq!(http_client::get(&nginx.url("/extra")).unwrap().text(), "extra ok");
 
     let via_nginx = http_client::get(&nginx.url("/app/")).unwrap();
-    assert_eq!(
-        (via_nginx.status, via_nginx.text().as_str()),
-        (200, "hello from blue")
-    );
-    assert_eq!(
-        http_client::get(&nginx.url("/app/health")).unwrap().text(),
-        "ok"
-    );
+    assert_eq!((via_nginx.status, via_nginx.text().as_str()), (200, "hello from blue"));
+    assert_eq!(http_client::get(&nginx.url("/app/health")).unwrap().text(), "ok");
     assert!(blue.hits() >= 2);
 
     nginx.set_upstream(green.port).unwrap();
@@ -137,10 +113,7 @@ fn nginx_serves_static_files_and_switches_upstream() {
         let r = http_client::get(&nginx.url("/app/")).unwrap();
         assert_eq!((r.status, r.text().as_str()), (200, "hello from green"));
     }
-    let json = http_client::get(&nginx.url("/app/json"))
-        .unwrap()
-        .json()
-        .unwrap();
+    let json = http_client::get(&nginx.url("/app/json")).unwrap().json().unwrap();
     assert_eq!(json["name"], "green");
 
     let pid = nginx.pid().unwrap();
@@ -154,11 +127,8 @@ fn nginx_serves_static_files_and_switches_upstream() {
 async fn nginx_serves_https_with_a_self_signed_certificate() {
     let certs = tempfile::tempdir().unwrap();
     let (cert, key) = tls::self_signed(certs.path(), "localhost", 30).unwrap();
-    let nginx = Nginx::start(NginxOptions {
-        tls: Some((cert.clone(), key.clone())),
-        ..NginxOptions::default()
-    })
-    .unwrap();
+    let nginx =
+        Nginx::start(NginxOptions { tls: Some((cert.clone(), key.clone())), ..NginxOptions::default() }).unwrap();
     assert!(nginx.url("/").starts_with("https://127.0.0.1:"));
     nginx.write_file("tls.txt", b"over tls").unwrap();
 
@@ -173,23 +143,14 @@ async fn nginx_serves_https_with_a_self_signed_certificate() {
     assert_eq!(response.text().await.unwrap(), "over tls");
 
     // A client that does not trust the certificate refuses the connection.
-    let stranger = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .build()
-        .unwrap();
+    let stranger = reqwest::Client::builder().tls_built_in_root_certs(false).build().unwrap();
     assert!(stranger.get(nginx.url("/tls.txt")).send().await.is_err());
 
     // An expired certificate: openssl says so.
     let (old_cert, _) = tls::self_signed(certs.path(), "expired.test", -1).unwrap();
-    let checkend = Command::new("openssl")
-        .args(["x509", "-checkend", "0", "-noout", "-in"])
-        .arg(&old_cert)
-        .output()
-        .unwrap();
-    assert!(
-        !checkend.status.success(),
-        "the -1 day certificate is not expired"
-    );
+    let checkend =
+        Command::new("openssl").args(["x509", "-checkend", "0", "-noout", "-in"]).arg(&old_cert).output().unwrap();
+    assert!(!checkend.status.success(), "the -1 day certificate is not expired");
 
     let pid = nginx.pid().unwrap();
     drop(nginx);
@@ -199,10 +160,7 @@ async fn nginx_serves_https_with_a_self_signed_certificate() {
 #[test]
 fn powerdns_serves_a_zone_and_follows_api_changes() {
     let pdns = PowerDns::start().unwrap();
-    assert_eq!(
-        pdns.api_url(),
-        format!("http://127.0.0.1:{}/api/v1", pdns.api_port)
-    );
+    assert_eq!(pdns.api_url(), format!("http://127.0.0.1:{}/api/v1", pdns.api_port));
     pdns.create_zone(
         "example.com",
         &[
@@ -217,24 +175,14 @@ fn powerdns_serves_a_zone_and_follows_api_changes() {
     let mut db = pdns.dig("db.example.com", "A").unwrap();
     db.sort();
     assert_eq!(db, ["192.0.2.20", "192.0.2.21"]);
-    assert_eq!(
-        pdns.dig("www.example.com", "CNAME").unwrap(),
-        ["app.example.com."]
-    );
+    assert_eq!(pdns.dig("www.example.com", "CNAME").unwrap(), ["app.example.com."]);
 
-    pdns.replace_rrset("example.com", "app", "A", &["198.51.100.20"], 60)
-        .unwrap();
+    pdns.replace_rrset("example.com", "app", "A", &["198.51.100.20"], 60).unwrap();
     assert_eq!(pdns.dig("app.example.com", "A").unwrap(), ["198.51.100.20"]);
 
-    let zone = pdns
-        .api("GET", "/servers/localhost/zones/example.com.", None)
-        .unwrap()
-        .json()
-        .unwrap();
+    let zone = pdns.api("GET", "/servers/localhost/zones/example.com.", None).unwrap().json().unwrap();
     assert_eq!(zone["name"], "example.com.");
-    assert!(pdns
-        .api("GET", "/servers/localhost/zones/nope.example.", None)
-        .is_err());
+    assert!(pdns.api("GET", "/servers/localhost/zones/nope.example.", None).is_err());
 
     let pid = pdns.pid().unwrap();
     drop(pdns);
@@ -246,10 +194,7 @@ fn app_backend_health_flip_and_restart_on_the_same_port() {
     let mut app = AppBackend::start("blue").unwrap();
     assert_eq!(app.name(), "blue");
     let root = http_client::get(&app.url("/")).unwrap();
-    assert_eq!(
-        (root.status, root.text().as_str()),
-        (200, "hello from blue")
-    );
+    assert_eq!((root.status, root.text().as_str()), (200, "hello from blue"));
     assert_eq!(root.header("x-backend"), Some("blue"));
     assert_eq!(http_client::get(&app.url("/health")).unwrap().status, 200);
 
@@ -259,10 +204,7 @@ fn app_backend_health_flip_and_restart_on_the_same_port() {
     app.set_healthy(true);
     app.set_body("version 2");
     assert_eq!(http_client::get(&app.url("/")).unwrap().text(), "version 2");
-    assert_eq!(
-        http_client::get(&app.url("/status/418")).unwrap().status,
-        418
-    );
+    assert_eq!(http_client::get(&app.url("/status/418")).unwrap().status, 418);
     let slow = http_client::get(&app.url("/slow?ms=50")).unwrap();
     assert_eq!(slow.status, 200);
     let json = http_client::get(&app.url("/json")).unwrap().json().unwrap();
@@ -288,52 +230,30 @@ async fn fake_cloudflare_driven_through_the_cloudflare_crate() {
     assert!(zone_id.chars().all(|c| c.is_ascii_hexdigit()));
     cf.add_zone("other.example");
     let record_id = cf.add_record(&zone_id, "app", "A", "192.0.2.1", 60, false);
-    cf.add_record(
-        &zone_id,
-        "www.example.com",
-        "CNAME",
-        "app.example.com",
-        1,
-        true,
-    );
+    cf.add_record(&zone_id, "www.example.com", "CNAME", "app.example.com", 1, true);
 
     let client = Client::new(
-        Credentials::UserAuthToken {
-            token: cf.token.clone(),
-        },
+        Credentials::UserAuthToken { token: cf.token.clone() },
         ClientConfig::default(),
         Environment::Custom(cf.base_url()),
     )
     .unwrap();
 
     let zones = client
-        .request(&ListZones {
-            params: ListZonesParams {
-                name: Some("example.com".into()),
-                ..Default::default()
-            },
-        })
+        .request(&ListZones { params: ListZonesParams { name: Some("example.com".into()), ..Default::default() } })
         .await
         .unwrap();
     assert_eq!(zones.result.len(), 1);
     assert_eq!(zones.result[0].id, zone_id);
     assert_eq!(zones.result[0].name, "example.com");
     assert!(zones.result_info.is_some());
-    let zone = client
-        .request(&ZoneDetails {
-            identifier: &zone_id,
-        })
-        .await
-        .unwrap();
+    let zone = client.request(&ZoneDetails { identifier: &zone_id }).await.unwrap();
     assert_eq!(zone.result.name, "example.com");
 
     let records = client
         .request(&ListDnsRecords {
             zone_identifier: &zone_id,
-            params: ListDnsRecordsParams {
-                name: Some("app.example.com".into()),
-                ..Default::default()
-            },
+            params: ListDnsRecordsParams { name: Some("app.example.com".into()), ..Default::default() },
         })
         .await
         .unwrap();
@@ -352,9 +272,7 @@ async fn fake_cloudflare_driven_through_the_cloudflare_crate() {
                 ttl: Some(60),
                 proxied: Some(false),
                 name: "app.example.com",
-                content: DnsContent::A {
-                    content: "198.51.100.7".parse().unwrap(),
-                },
+                content: DnsContent::A { content: "198.51.100.7".parse().unwrap() },
             },
         })
         .await
@@ -364,10 +282,7 @@ async fn fake_cloudflare_driven_through_the_cloudflare_crate() {
     assert_eq!(stored["content"], "198.51.100.7");
     assert_eq!(stored["ttl"], 60);
     let all = client
-        .request(&ListDnsRecords {
-            zone_identifier: &zone_id,
-            params: ListDnsRecordsParams::default(),
-        })
+        .request(&ListDnsRecords { zone_identifier: &zone_id, params: ListDnsRecordsParams::default() })
         .await
         .unwrap();
     assert_eq!(all.result.len(), 2);
@@ -385,31 +300,18 @@ async fn fake_cloudflare_driven_through_the_cloudflare_crate() {
                 priority: None,
                 proxied: Some(false),
                 name: "backup",
-                content: DnsContent::A {
-                    content: "203.0.113.5".parse().unwrap(),
-                },
+                content: DnsContent::A { content: "203.0.113.5".parse().unwrap() },
             },
         })
         .await
         .unwrap();
     assert_eq!(created.result.name, "backup.example.com");
-    client
-        .request(&DeleteDnsRecord {
-            zone_identifier: &zone_id,
-            identifier: &created.result.id,
-        })
-        .await
-        .unwrap();
+    client.request(&DeleteDnsRecord { zone_identifier: &zone_id, identifier: &created.result.id }).await.unwrap();
     assert!(cf.record(&zone_id, &created.result.id).is_none());
 
     // An injected 500 shows up as an API error; the next request works again.
     cf.inject(Fault::Status(500), 1);
-    match client
-        .request(&ZoneDetails {
-            identifier: &zone_id,
-        })
-        .await
-    {
+    match client.request(&ZoneDetails { identifier: &zone_id }).await {
         Err(ApiFailure::Error(status, errors)) => {
             assert_eq!(status.as_u16(), 500);
             assert_eq!(errors.errors[0].code, 500);
@@ -429,29 +331,17 @@ async fn fake_cloudflare_driven_through_the_cloudflare_crate() {
     assert_eq!(limited.json().unwrap()["errors"][0]["code"], 971);
     cf.inject(Fault::Delay(Duration::from_millis(100)), 1);
     let started = std::time::Instant::now();
-    client
-        .request(&ZoneDetails {
-            identifier: &zone_id,
-        })
-        .await
-        .unwrap();
+    client.request(&ZoneDetails { identifier: &zone_id }).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(100));
 
     // A wrong token gets the real 403 envelope with code 9109.
     let stranger = Client::new(
-        Credentials::UserAuthToken {
-            token: "wrong".into(),
-        },
+        Credentials::UserAuthToken { token: "wrong".into() },
         ClientConfig::default(),
         Environment::Custom(cf.base_url()),
     )
     .unwrap();
-    match stranger
-        .request(&ListZones {
-            params: ListZonesParams::default(),
-        })
-        .await
-    {
+    match stranger.request(&ListZones { params: ListZonesParams::default() }).await {
         Err(ApiFailure::Error(status, errors)) => {
             assert_eq!(status.as_u16(), 403);
             assert_eq!(errors.errors[0].code, 9109);
@@ -460,13 +350,8 @@ async fn fake_cloudflare_driven_through_the_cloudflare_crate() {
     }
 
     let requests = cf.requests();
-    assert!(requests.contains(&(
-        "PUT".to_string(),
-        format!("/client/v4/zones/{zone_id}/dns_records/{record_id}")
-    )));
-    assert!(requests
-        .iter()
-        .any(|(method, path)| method == "GET" && path == "/client/v4/zones"));
+    assert!(requests.contains(&("PUT".to_string(), format!("/client/v4/zones/{zone_id}/dns_records/{record_id}"))));
+    assert!(requests.iter().any(|(method, path)| method == "GET" && path == "/client/v4/zones"));
 }
 
 #[test]
@@ -475,32 +360,20 @@ fn server_process_reports_start_failures_and_kills_its_group() {
 
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "echo 'boom: cannot start' >&2; exit 3"]);
-    let mut failing =
-        ServerProcess::spawn(cmd, "failing", logs.path().join("failing.log")).unwrap();
-    let err = failing
-        .wait_ready(Duration::from_secs(5), || false)
-        .unwrap_err()
-        .to_string();
+    let mut failing = ServerProcess::spawn(cmd, "failing", logs.path().join("failing.log")).unwrap();
+    let err = failing.wait_ready(Duration::from_secs(5), || false).unwrap_err().to_string();
     assert!(err.contains("boom: cannot start"), "{err}");
     assert!(!failing.is_running());
 
     // A server that leaves a child behind: the child is killed with the group.
     let child_pid_file = logs.path().join("child.pid");
     let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(format!(
-        "sleep 30 & echo $! > {}; wait",
-        child_pid_file.display()
-    ));
+    cmd.arg("-c").arg(format!("sleep 30 & echo $! > {}; wait", child_pid_file.display()));
     let server = ServerProcess::spawn(cmd, "parent", logs.path().join("parent.log")).unwrap();
-    assert!(wait_until(WAIT, || std::fs::read_to_string(
-        &child_pid_file
-    )
-    .is_ok_and(|s| s.trim().parse::<u32>().is_ok())));
-    let child: u32 = std::fs::read_to_string(&child_pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    assert!(
+        wait_until(WAIT, || std::fs::read_to_string(&child_pid_file).is_ok_and(|s| s.trim().parse::<u32>().is_ok()))
+    );
+    let child: u32 = std::fs::read_to_string(&child_pid_file).unwrap().trim().parse().unwrap();
     let pid = server.pid();
     assert!(pid_alive(pid) && pid_alive(child) && group_alive(pid));
     drop(server);

@@ -9,14 +9,7 @@ pub fn ci() -> anyhow::Result<()> {
     fmt.args(["fmt", "--all", "--", "--check"]);
     step(fmt)?;
     let mut clippy = cargo();
-    clippy.args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]);
+    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
     step(clippy)?;
     test(&["--workspace"])
 }
@@ -44,14 +37,7 @@ fn test(scope: &[&str]) -> anyhow::Result<()> {
 /// Release binaries and their SHA-256 sums in target/dist.
 pub fn dist() -> anyhow::Result<()> {
     let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "--workspace",
-        "--bins",
-        "--exclude",
-        "xtask",
-    ]);
+    build.args(["build", "--release", "--workspace", "--bins", "--exclude", "xtask"]);
     step(build)?;
     let dist = root().join("target/dist");
     std::fs::create_dir_all(&dist)?;

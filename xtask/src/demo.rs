@@ -33,31 +33,17 @@ pub fn demo() -> anyhow::Result<()> {
     let bin = |tool: &str| root().join("target/debug").join(tool);
 
     let app = AppBackend::start("blue").context("starting the demo app")?;
-    let nginx = Nginx::start(NginxOptions {
-        upstream: Some(app.port),
-        ..Default::default()
-    })
-    .context("starting nginx (run scripts/install-deps.sh first)")?;
+    let nginx = Nginx::start(NginxOptions { upstream: Some(app.port), ..Default::default() })
+        .context("starting nginx (run scripts/install-deps.sh first)")?;
     let dir = root().join("target/demo");
     std::fs::create_dir_all(&dir)?;
     let suite = dir.join("smoke.toml");
     std::fs::write(&suite, SUITE)?;
-    println!(
-        "\n== an app ('blue') behind nginx at {}; suite: {}",
-        nginx.url("/app/"),
-        suite.display()
-    );
+    println!("\n== an app ('blue') behind nginx at {}; suite: {}", nginx.url("/app/"), suite.display());
 
     let smoke = |label: &str| -> anyhow::Result<()> {
-        println!(
-            "\n== {label}\n$ smoke-test {} --base-url {}",
-            suite.display(),
-            nginx.url("")
-        );
-        let status = Command::new(bin("smoke-test"))
-            .arg(&suite)
-            .args(["--base-url", &nginx.url("")])
-            .status()?;
+        println!("\n== {label}\n$ smoke-test {} --base-url {}", suite.display(), nginx.url(""));
+        let status = Command::new(bin("smoke-test")).arg(&suite).args(["--base-url", &nginx.url("")]).status()?;
         println!("(exit code {})", status.code().unwrap_or(-1));
         Ok(())
     };
@@ -69,11 +55,7 @@ pub fn demo() -> anyhow::Result<()> {
     println!("\n== every tool checks examples/standby.toml");
     for tool in crate::bench::TOOLS {
         let mut check = Command::new(bin(tool));
-        check
-            .arg("--check-config")
-            .arg("-q")
-            .arg("--config")
-            .arg(&example);
+        check.arg("--check-config").arg("-q").arg("--config").arg(&example);
         step(check)?;
     }
     println!("\nTry next: {} --help", bin("smoke-test").display());

@@ -22,9 +22,7 @@ pub fn cargo() -> Command {
 pub fn step(mut cmd: Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}").replace('"', "");
     eprintln!("xtask: $ {shown}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot run {shown}"))?;
+    let status = cmd.status().with_context(|| format!("cannot run {shown}"))?;
     if !status.success() {
         bail!("{shown} failed ({status})");
     }

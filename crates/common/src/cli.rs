@@ -64,10 +64,7 @@ impl GlobalArgs {
         Ok(Context {
             notifiers,
             tool,
-            output: Output {
-                json: self.json,
-                quiet: self.quiet,
-            },
+            output: Output { json: self.json, quiet: self.quiet },
             config,
             state_dir_override: self.state_dir.clone(),
             check_config: self.check_config,
@@ -90,10 +87,7 @@ impl Context {
 /// `--check-config`: the tool's effective settings (its section, defaults filled in, secrets
 /// shown as `***`) as TOML, or as JSON with `--json`. The config was already validated when
 /// this runs, so reaching it means the file is good.
-pub fn print_effective_config<T: serde::Serialize>(
-    ctx: &Context,
-    section: &T,
-) -> anyhow::Result<Code> {
+pub fn print_effective_config<T: serde::Serialize>(ctx: &Context, section: &T) -> anyhow::Result<Code> {
     let source = ctx.config.path.as_ref().map(|p| p.display().to_string());
     if ctx.output.quiet {
         return Ok(Code::Ok);

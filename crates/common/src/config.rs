@@ -42,18 +42,13 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// No file: every section is absent.
     pub fn empty() -> Self {
-        ConfigFile {
-            path: None,
-            text: String::new(),
-        }
+        ConfigFile { path: None, text: String::new() }
     }
 
     /// Find and read the file: an explicit path (flag, then env var) must exist; the system
     /// default is used only when present.
     pub fn locate(explicit: Option<&Path>) -> anyhow::Result<Self> {
-        let from_env = std::env::var_os(ENV_VAR)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from);
+        let from_env = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from);
         match explicit.map(Path::to_path_buf).or(from_env) {
             Some(path) => Self::read(&path),
             None if Path::new(DEFAULT_PATH).exists() => Self::read(Path::new(DEFAULT_PATH)),
@@ -63,42 +58,25 @@ impl ConfigFile {
 
     /// Read a file that must exist.
     pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            exit::error(
-                Code::Usage,
-                format!("{}: cannot read config file: {e}", path.display()),
-            )
-        })?;
-        Ok(ConfigFile {
-            path: Some(path.to_path_buf()),
-            text,
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| exit::error(Code::Usage, format!("{}: cannot read config file: {e}", path.display())))?;
+        Ok(ConfigFile { path: Some(path.to_path_buf()), text })
     }
 
     /// A config from a string (tests, `--config -` in the future).
     pub fn from_str(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
-        ConfigFile {
-            path: Some(path.into()),
-            text: text.into(),
-        }
+        ConfigFile { path: Some(path.into()), text: text.into() }
     }
 
     fn display_path(&self) -> String {
-        self.path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "<none>".into())
+        self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "<none>".into())
     }
 
     /// Deserialize section `name` into `T` (absent section = `None`). Checks the whole
     /// file's syntax and its top-level section names too.
     pub fn section<T: DeserializeOwned>(&self, name: &'static str) -> anyhow::Result<Option<T>> {
         let unknown_at = Cell::new(None);
-        let seed = SectionSeed::<T> {
-            name,
-            unknown_at: &unknown_at,
-            _t: PhantomData,
-        };
+        let seed = SectionSeed::<T> { name, unknown_at: &unknown_at, _t: PhantomData };
         let de = toml::Deserializer::new(&self.text);
         seed.deserialize(de).map_err(|e| match unknown_at.get() {
             Some(offset) => self.error_at(offset, e.message().trim_end()),
@@ -107,10 +85,7 @@ impl ConfigFile {
     }
 
     /// Like [`ConfigFile::section`], with `T::default()` for an absent section.
-    pub fn section_or_default<T: DeserializeOwned + Default>(
-        &self,
-        name: &'static str,
-    ) -> anyhow::Result<T> {
+    pub fn section_or_default<T: DeserializeOwned + Default>(&self, name: &'static str) -> anyhow::Result<T> {
         Ok(self.section(name)?.unwrap_or_default())
     }
 
@@ -122,10 +97,7 @@ impl ConfigFile {
     /// A usage error at a byte offset of this file, for checks done after parsing.
     pub fn error_at(&self, offset: usize, message: impl fmt::Display) -> anyhow::Error {
         let (line, col) = line_col(&self.text, offset);
-        exit::error(
-            Code::Usage,
-            format!("{}:{line}:{col}: {message}", self.display_path()),
-        )
+        exit::error(Code::Usage, format!("{}:{line}:{col}: {message}", self.display_path()))
     }
 
     fn error(&self, e: &toml::de::Error) -> anyhow::Error {
@@ -139,12 +111,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, col)
 }
 
@@ -213,9 +180,7 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for SectionSeed<'_, T> {
                     Some(best) => format!("did you mean [{best}]?"),
                     None => format!("expected one of: {}", SECTIONS.join(", ")),
                 };
-                return Err(serde::de::Error::custom(format!(
-                    "unknown section `{name}`: {hint}"
-                )));
+                return Err(serde::de::Error::custom(format!("unknown section `{name}`: {hint}")));
             }
         }
         Ok(found)
@@ -253,8 +218,7 @@ mod tests {
 
     #[test]
     fn syntax_error_names_file_line_col() {
-        let cfg =
-            ConfigFile::from_str("/etc/s.toml", "[smoke-test]\nretries = 2\ntimeout = \"5s\n");
+        let cfg = ConfigFile::from_str("/etc/s.toml", "[smoke-test]\nretries = 2\ntimeout = \"5s\n");
         let (code, msg) = err_text(&cfg);
         assert_eq!(code, Code::Usage);
         assert!(msg.starts_with("/etc/s.toml:3:"), "{msg}");
@@ -265,10 +229,7 @@ mod tests {
         let cfg = ConfigFile::from_str("s.toml", "[smoke-test]\n\ntimout = \"5s\"\n");
         let (code, msg) = err_text(&cfg);
         assert_eq!(code, Code::Usage);
-        assert!(
-            msg.starts_with("s.toml:3:1: unknown key `timout`: did you mean `timeout`?"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("s.toml:3:1: unknown key `timout`: did you mean `timeout`?"), "{msg}");
     }
 
     #[test]
@@ -283,10 +244,7 @@ mod tests {
     fn bad_duration_explains_the_expected_form() {
         let cfg = ConfigFile::from_str("s.toml", "[smoke-test]\ntimeout = \"soon\"\n");
         let (_, msg) = err_text(&cfg);
-        assert!(
-            msg.starts_with("s.toml:2:") && msg.contains("expected e.g. 500ms"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("s.toml:2:") && msg.contains("expected e.g. 500ms"), "{msg}");
     }
 
     #[test]
@@ -294,10 +252,7 @@ mod tests {
         let cfg = ConfigFile::from_str("s.toml", "[smoke-test]\nretries = 1\n\n[dns-failvoer]\n");
         let (code, msg) = err_text(&cfg);
         assert_eq!(code, Code::Usage);
-        assert!(
-            msg.contains("4:2") && msg.contains("did you mean [dns-failover]?"),
-            "{msg}"
-        );
+        assert!(msg.contains("4:2") && msg.contains("did you mean [dns-failover]?"), "{msg}");
     }
 
     #[test]

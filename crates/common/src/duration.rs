@@ -63,10 +63,7 @@ mod tests {
     fn parses_and_prints_the_forms_operators_write() {
         let d: HumanDuration = "1h 30m".parse().unwrap();
         assert_eq!(d.get(), Duration::from_secs(5400));
-        assert_eq!(
-            "500ms".parse::<HumanDuration>().unwrap().get().as_millis(),
-            500
-        );
+        assert_eq!("500ms".parse::<HumanDuration>().unwrap().get().as_millis(), 500);
         assert_eq!(HumanDuration::from_secs(30).to_string(), "30s");
         let err = "ten seconds".parse::<HumanDuration>().unwrap_err();
         assert!(err.contains("expected e.g."), "{err}");

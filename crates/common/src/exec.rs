@@ -69,16 +69,14 @@ impl Cmd {
     }
 
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Self {
-        self.args
-            .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
         self
     }
 
     /// Set an env var for the child (use this for secrets such as `PGPASSWORD`: they are
     /// never part of the argv, which other users can see in `ps`).
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
-        self.env
-            .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        self.env.push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
         self
     }
 
@@ -99,11 +97,7 @@ impl Cmd {
 
     /// The program's name, for messages.
     pub fn name(&self) -> String {
-        Path::new(&self.program)
-            .file_name()
-            .unwrap_or(&self.program)
-            .to_string_lossy()
-            .into_owned()
+        Path::new(&self.program).file_name().unwrap_or(&self.program).to_string_lossy().into_owned()
     }
 
     /// Run to the end. Errors: not installed (exit 4), timed out (exit 1, the process group
@@ -114,11 +108,7 @@ impl Cmd {
         command
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if self.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
@@ -151,9 +141,7 @@ impl Cmd {
                 kill_group(child.id());
                 let _ = child.wait();
                 let secs = self.timeout.unwrap_or_default().as_secs_f64();
-                return Err(anyhow::anyhow!(
-                    "{name}: timed out after {secs:.1}s and was killed"
-                ));
+                return Err(anyhow::anyhow!("{name}: timed out after {secs:.1}s and was killed"));
             }
             std::thread::sleep(Duration::from_millis(5));
         };
@@ -182,29 +170,20 @@ impl Cmd {
 
 /// Find a program on PATH (or check an explicit path): exit 4 naming it when missing.
 pub fn require(program: &str) -> anyhow::Result<PathBuf> {
-    which(program).ok_or_else(|| {
-        exit::error(
-            Code::Unavailable,
-            format!("{program}: not installed (not found on PATH)"),
-        )
-    })
+    which(program)
+        .ok_or_else(|| exit::error(Code::Unavailable, format!("{program}: not installed (not found on PATH)")))
 }
 
 /// The full path of `program` if it can be run.
 pub fn which(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let runnable = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
+    let runnable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if program.contains('/') {
         let p = PathBuf::from(program);
         return runnable(&p).then_some(p);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| runnable(p))
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| runnable(p))
 }
 
 fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
@@ -263,10 +242,7 @@ mod tests {
     fn timeout_kills_the_whole_group() {
         let start = Instant::now();
         // The grandchild `sleep` holds stdout open: without killing the group we would hang.
-        let err = Cmd::shell("sleep 30 & sleep 30")
-            .timeout(Duration::from_millis(300))
-            .run()
-            .unwrap_err();
+        let err = Cmd::shell("sleep 30 & sleep 30").timeout(Duration::from_millis(300)).run().unwrap_err();
         assert!(format!("{err}").contains("timed out after 0.3s"), "{err}");
         assert!(start.elapsed() < Duration::from_secs(5));
     }

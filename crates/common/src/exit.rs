@@ -107,9 +107,7 @@ pub fn code_of(err: &anyhow::Error) -> Code {
     if let Some(c) = err.downcast_ref::<Coded>() {
         return c.code;
     }
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Coded>().map(Coded::code))
-        .unwrap_or(Code::Failed)
+    err.chain().find_map(|e| e.downcast_ref::<Coded>().map(Coded::code)).unwrap_or(Code::Failed)
 }
 
 /// What every `main.rs` calls: run the tool, print an error once with its whole chain,
@@ -151,13 +149,7 @@ mod tests {
 
     #[test]
     fn numeric_codes_match_the_contract() {
-        let all = [
-            Code::Ok,
-            Code::Failed,
-            Code::Usage,
-            Code::Locked,
-            Code::Unavailable,
-        ];
+        let all = [Code::Ok, Code::Failed, Code::Usage, Code::Locked, Code::Unavailable];
         let nums: Vec<u8> = all.iter().map(|c| c.as_u8()).collect();
         assert_eq!(nums, vec![0, 1, 2, 3, 4]);
     }

@@ -103,12 +103,7 @@ impl Event {
     }
 
     fn title(&self) -> String {
-        format!(
-            "[{}] {} {}",
-            self.tool,
-            self.subject,
-            self.kind.as_str().to_uppercase()
-        )
+        format!("[{}] {} {}", self.tool, self.subject, self.kind.as_str().to_uppercase())
     }
 }
 
@@ -168,23 +163,16 @@ pub struct Notifiers {
 impl Notifiers {
     /// Read the `[[notify]]` list of the config file; errors name file:line:col.
     pub fn from_config(file: &ConfigFile) -> anyhow::Result<Self> {
-        let entries: Vec<toml::Spanned<NotifierConfig>> =
-            file.section("notify")?.unwrap_or_default();
+        let entries: Vec<toml::Spanned<NotifierConfig>> = file.section("notify")?.unwrap_or_default();
         let list = entries
             .iter()
             .map(|e| Notifier::build(e.get_ref()).map_err(|msg| file.error_at(e.span().start, msg)))
             .collect::<anyhow::Result<_>>()?;
-        Ok(Notifiers {
-            list,
-            backoff: Backoff::default(),
-        })
+        Ok(Notifiers { list, backoff: Backoff::default() })
     }
 
     pub fn new(list: Vec<Notifier>) -> Self {
-        Notifiers {
-            list,
-            backoff: Backoff::default(),
-        }
+        Notifiers { list, backoff: Backoff::default() }
     }
 
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
@@ -204,11 +192,7 @@ impl Notifiers {
             let result = self.backoff.run(|_| n.deliver(event), |_| true).await;
             match result {
                 Ok(()) => delivered += 1,
-                Err(e) => tracing::warn!(
-                    "notifier {} failed for {} event: {e:#}",
-                    n.describe(),
-                    event.kind.as_str()
-                ),
+                Err(e) => tracing::warn!("notifier {} failed for {} event: {e:#}", n.describe(), event.kind.as_str()),
             }
         }
         delivered
@@ -219,10 +203,7 @@ impl Notifiers {
         if self.list.is_empty() {
             return 0;
         }
-        match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt.block_on(self.send(event)),
             Err(e) => {
                 tracing::warn!("cannot start notifier runtime: {e}");
@@ -238,44 +219,31 @@ impl Notifier {
         let target = if c.kind == Kind::Command {
             match &c.command {
                 Some(argv) if !argv.is_empty() => Target::Command(argv.clone()),
-                _ => {
-                    return Err(
-                        "a command notifier needs `command = [\"program\", \"arg\", ...]`".into(),
-                    )
-                }
+                _ => return Err("a command notifier needs `command = [\"program\", \"arg\", ...]`".into()),
             }
         } else {
             let sources = [c.url.is_some(), c.url_env.is_some(), c.url_file.is_some()];
             if sources.iter().filter(|s| **s).count() != 1 {
-                return Err(format!(
-                    "a {:?} notifier needs exactly one of `url`, `url-env`, `url-file`",
-                    c.kind
-                )
-                .to_lowercase());
+                return Err(
+                    format!("a {:?} notifier needs exactly one of `url`, `url-env`, `url-file`", c.kind).to_lowercase()
+                );
             }
             let url = match &c.url {
                 Some(u) => Secret::new(u.clone()),
-                None => secret::resolve(
-                    "notify url",
-                    c.url_env.as_deref(),
-                    c.url_file.as_deref(),
-                    "",
-                )
-                .map_err(|e| format!("{e:#}"))?
-                .ok_or("notify url not set")?,
+                None => secret::resolve("notify url", c.url_env.as_deref(), c.url_file.as_deref(), "")
+                    .map_err(|e| format!("{e:#}"))?
+                    .ok_or("notify url not set")?,
             };
             if url::Url::parse(url.expose()).is_err() {
-                return Err(
-                    "the notifier URL is not a valid URL (it is not shown: it may hold a token)"
-                        .into(),
-                );
+                return Err("the notifier URL is not a valid URL (it is not shown: it may hold a token)".into());
             }
             Target::Url(url)
         };
         let token = match (&c.token_env, &c.token_file) {
             (None, None) => None,
-            (env, file) => secret::resolve("notify token", env.as_deref(), file.as_deref(), "")
-                .map_err(|e| format!("{e:#}"))?,
+            (env, file) => {
+                secret::resolve("notify token", env.as_deref(), file.as_deref(), "").map_err(|e| format!("{e:#}"))?
+            }
         };
         Ok(Notifier {
             kind: c.kind,
@@ -283,10 +251,7 @@ impl Notifier {
             token,
             events: c.events.clone(),
             tools: c.tools.clone(),
-            timeout: c
-                .timeout
-                .map(|d| d.get())
-                .unwrap_or(Duration::from_secs(10)),
+            timeout: c.timeout.map(|d| d.get()).unwrap_or(Duration::from_secs(10)),
         })
     }
 
@@ -299,9 +264,7 @@ impl Notifier {
     fn describe(&self) -> String {
         match &self.target {
             Target::Url(u) => {
-                let host = url::Url::parse(u.expose())
-                    .ok()
-                    .and_then(|u| u.host_str().map(String::from));
+                let host = url::Url::parse(u.expose()).ok().and_then(|u| u.host_str().map(String::from));
                 format!("{:?} ({})", self.kind, host.unwrap_or_default()).to_lowercase()
             }
             Target::Command(argv) => format!("command ({})", argv[0]),
@@ -323,14 +286,7 @@ impl Notifier {
             Kind::Ntfy => client
                 .post(url)
                 .header("Title", event.title())
-                .header(
-                    "Priority",
-                    if event.kind.is_bad() {
-                        "high"
-                    } else {
-                        "default"
-                    },
-                )
+                .header("Priority", if event.kind.is_bad() { "high" } else { "default" })
                 .header("Tags", format!("{},{}", event.tool, event.kind.as_str()))
                 .body(event.message.clone()),
             Kind::Healthchecks => {
@@ -383,9 +339,7 @@ impl Notifier {
 /// A config with an invalid `[[notify]]` entry is a usage error; helper for tools that
 /// only need to validate.
 pub fn validate(file: &ConfigFile) -> anyhow::Result<()> {
-    Notifiers::from_config(file)
-        .map(|_| ())
-        .map_err(|e| exit::with_code(Code::Usage, e))
+    Notifiers::from_config(file).map(|_| ()).map_err(|e| exit::with_code(Code::Usage, e))
 }
 
 #[cfg(test)]
@@ -401,10 +355,7 @@ mod tests {
         let err = Notifiers::from_config(&cfg).unwrap_err();
         assert_eq!(exit::code_of(&err), Code::Usage);
         let msg = format!("{err:#}");
-        assert!(
-            msg.starts_with("n.toml:5:") || msg.starts_with("n.toml:6:"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("n.toml:5:") || msg.starts_with("n.toml:6:"), "{msg}");
         assert!(msg.contains("exactly one of `url`"), "{msg}");
     }
 
@@ -444,10 +395,7 @@ mod tests {
         };
         let n = Notifier::build(&c).unwrap();
         let d = n.describe();
-        assert!(
-            !d.contains("SECRETTOKEN") && d.contains("hooks.example.invalid"),
-            "{d}"
-        );
+        assert!(!d.contains("SECRETTOKEN") && d.contains("hooks.example.invalid"), "{d}");
         assert!(!format!("{n:?}").contains("SECRETTOKEN"));
     }
 
@@ -467,14 +415,7 @@ mod tests {
             base: Duration::from_millis(1),
             max: Duration::from_millis(2),
         });
-        let delivered = n
-            .send(&Event::new(
-                "downtime-monitor",
-                EventKind::Down,
-                "app",
-                "refused",
-            ))
-            .await;
+        let delivered = n.send(&Event::new("downtime-monitor", EventKind::Down, "app", "refused")).await;
         assert_eq!(delivered, 1, "the failing notifier is logged, not fatal");
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "down app\n");
     }

@@ -76,8 +76,7 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         _ => "trace",
     };
     // Our crates at the asked level; dependencies one notch quieter so -vv stays readable.
-    let default =
-        format!("{level},hyper=warn,reqwest=warn,rustls=warn,h2=warn,tokio_postgres=warn");
+    let default = format!("{level},hyper=warn,reqwest=warn,rustls=warn,h2=warn,tokio_postgres=warn");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

@@ -16,20 +16,13 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff {
-            attempts: 3,
-            base: Duration::from_millis(200),
-            max: Duration::from_secs(5),
-        }
+        Backoff { attempts: 3, base: Duration::from_millis(200), max: Duration::from_secs(5) }
     }
 }
 
 impl Backoff {
     pub fn none() -> Self {
-        Backoff {
-            attempts: 1,
-            ..Self::default()
-        }
+        Backoff { attempts: 1, ..Self::default() }
     }
 
     /// The delay before retry number `retry` (0 = the first retry): the capped exponential
@@ -86,28 +79,16 @@ mod tests {
     use super::*;
 
     fn quick(attempts: u32) -> Backoff {
-        Backoff {
-            attempts,
-            base: Duration::from_millis(1),
-            max: Duration::from_millis(4),
-        }
+        Backoff { attempts, base: Duration::from_millis(1), max: Duration::from_millis(4) }
     }
 
     #[test]
     fn delays_grow_stay_capped_and_jittered() {
-        let b = Backoff {
-            attempts: 10,
-            base: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
+        let b = Backoff { attempts: 10, base: Duration::from_millis(100), max: Duration::from_secs(1) };
         for retry in 0..8 {
             let cap = Duration::from_millis(100 * 2u64.pow(retry)).min(Duration::from_secs(1));
             let d = b.delay(retry);
-            assert!(
-                d >= cap / 2 && d <= cap,
-                "retry {retry}: {d:?} not in [{:?}, {cap:?}]",
-                cap / 2
-            );
+            assert!(d >= cap / 2 && d <= cap, "retry {retry}: {d:?} not in [{:?}, {cap:?}]", cap / 2);
         }
         let spread: std::collections::HashSet<_> = (0..20).map(|_| b.delay(3)).collect();
         assert!(spread.len() > 1, "jitter varies the delay");

@@ -71,10 +71,7 @@ pub fn read_file(what: &str, path: &Path) -> anyhow::Result<Secret> {
     warn_if_readable_by_others(path);
     let value = text.trim_end_matches(['\n', '\r']).to_string();
     if value.is_empty() {
-        return Err(crate::exit::error(
-            Code::Usage,
-            format!("{what}: secret file {} is empty", path.display()),
-        ));
+        return Err(crate::exit::error(Code::Usage, format!("{what}: secret file {} is empty", path.display())));
     }
     Ok(Secret(value))
 }

@@ -37,9 +37,7 @@ impl StateDir {
 
     /// Open (and create) the state dir: `override_dir` if given, else the default.
     pub fn open(tool: &str, override_dir: Option<&Path>) -> anyhow::Result<Self> {
-        let path = override_dir
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| Self::default_path(tool));
+        let path = override_dir.map(Path::to_path_buf).unwrap_or_else(|| Self::default_path(tool));
         std::fs::create_dir_all(&path)
             .with_context(|| format!("cannot create state dir {}", path.display()))
             .code(Code::Usage)?;
@@ -113,17 +111,10 @@ impl RunLock {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                let who = if holder.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (pid {holder})")
-                };
+                let who = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
                 return Err(exit::error(
                     Code::Locked,
-                    format!(
-                        "another run holds the lock {}{who}; nothing was changed",
-                        path.display()
-                    ),
+                    format!("another run holds the lock {}{who}; nothing was changed", path.display()),
                 ));
             }
             Err(TryLockError::Error(e)) => {
@@ -135,10 +126,7 @@ impl RunLock {
         file.rewind()?;
         writeln!(file, "{}", std::process::id())?;
         file.flush()?;
-        Ok(RunLock {
-            file,
-            path: path.to_path_buf(),
-        })
+        Ok(RunLock { file, path: path.to_path_buf() })
     }
 
     pub fn path(&self) -> &Path {
@@ -157,14 +145,8 @@ impl Drop for RunLock {
 /// the old file's permissions, rename over the target, fsync the dir. Readers see the old or
 /// the new content, never a mix; a crash leaves at most a stray `.tmp` file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut file = File::create(&tmp)?;
@@ -185,9 +167,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// Whether this process runs as root (the owner of `/proc/self` is the effective uid).
 pub fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -201,10 +181,7 @@ mod tests {
         let held = state.lock("run").unwrap();
         let err = state.lock("run").unwrap_err();
         assert_eq!(exit::code_of(&err), Code::Locked);
-        assert!(
-            format!("{err:#}").contains(&format!("pid {}", std::process::id())),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains(&format!("pid {}", std::process::id())), "{err:#}");
         drop(held);
         state.lock("run").expect("released lock can be taken again");
     }
@@ -218,10 +195,7 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         write_atomic(&path, b"new").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o640
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp file left behind");
     }
@@ -234,10 +208,7 @@ mod tests {
         std::fs::write(target.join("keep"), "x").unwrap();
         assert!(write_atomic(&target, b"new").is_err());
         assert_eq!(std::fs::read_to_string(target.join("keep")).unwrap(), "x");
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "temp file cleaned up: {names:?}");
     }
 
@@ -247,9 +218,6 @@ mod tests {
         let state = StateDir::open("t", Some(&dir.path().join("nested/dir"))).unwrap();
         assert!(state.read_json::<Vec<u32>>("x.json").unwrap().is_none());
         state.write_json("x.json", &vec![1, 2, 3]).unwrap();
-        assert_eq!(
-            state.read_json::<Vec<u32>>("x.json").unwrap(),
-            Some(vec![1, 2, 3])
-        );
+        assert_eq!(state.read_json::<Vec<u32>>("x.json").unwrap(), Some(vec![1, 2, 3]));
     }
 }

@@ -13,7 +13,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::maintenance::{self, Maintenance, Recurring};
 use crate::monitor::Monitor;
-use crate::store::{Spool, Store, Stored};
+use crate::store::{IncidentChange, Location, Spool, Store, Stored};
 use crate::target::{self, Sample, Target};
 
 const EXAMPLES: &str = "Examples:
@@ -44,13 +44,13 @@ pub struct Cli {
     pub vantage: Option<String>,
 
     /// SQLite database [default: <state dir>/monitor.db]
-    #[arg(
-        long,
-        global = true,
-        env = "STANDBY_DOWNTIME_MONITOR_DATABASE",
-        value_name = "PATH"
-    )]
+    #[arg(long, global = true, env = "STANDBY_DOWNTIME_MONITOR_DATABASE", value_name = "PATH")]
     pub database: Option<PathBuf>,
+
+    /// A shared PostgreSQL history instead: postgres://user@host/db (password from
+    /// store-password-env / store-password-file in the config, or PGPASSWORD)
+    #[arg(long, global = true, env = "STANDBY_DOWNTIME_MONITOR_STORE", value_name = "URL")]
+    pub store: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -94,6 +94,9 @@ pub enum Command {
         /// Write the report here instead of stdout
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Count a target down only while at least N vantages saw it down (shared store)
+        #[arg(long, value_name = "N")]
+        quorum: Option<usize>,
     },
     /// Planned work: add, list, end maintenance windows
     #[command(subcommand)]
@@ -155,7 +158,8 @@ pub struct Setup {
     pub targets: Vec<Target>,
     pub recurring: Vec<Recurring>,
     pub vantage: String,
-    pub database: PathBuf,
+    pub location: Location,
+    pub spool: PathBuf,
 }
 
 impl Setup {
@@ -163,22 +167,18 @@ impl Setup {
         Monitor {
             tool: "downtime-monitor",
             targets: self.targets.clone(),
-            store_path: self.database.clone(),
+            location: self.location.clone(),
             vantage: self.vantage.clone(),
-            spool: Spool::new(self.database.with_extension("spool.jsonl")),
+            spool: Spool::new(self.spool.clone()),
             notifiers: self.ctx.notifiers.clone(),
             recurring: self.recurring.clone(),
             reminder_ms: self.config.reminder.map(|d| d.get().as_millis() as i64),
-            retention_ms: self
-                .config
-                .retention
-                .map(|d| d.get().as_millis() as i64)
-                .unwrap_or(30 * clock::DAY_MS),
+            retention_ms: self.config.retention.map(|d| d.get().as_millis() as i64).unwrap_or(30 * clock::DAY_MS),
         }
     }
 
     pub fn store(&self) -> anyhow::Result<Store> {
-        Store::open(&self.database, &self.vantage)
+        Store::connect(&self.location, &self.vantage)
     }
 
     fn concurrency(&self) -> usize {
@@ -201,58 +201,40 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         return print_effective_config(&ctx, &config);
     }
     let Some(command) = cli.command else {
-        return Err(exit::error(
-            Code::Usage,
-            "no command given: try `downtime-monitor --help`",
-        ));
+        return Err(exit::error(Code::Usage, "no command given: try `downtime-monitor --help`"));
     };
-    let vantage = cli
-        .vantage
-        .or(config.vantage.clone())
-        .unwrap_or_else(hostname);
-    let database = match cli.database.or(config.database.clone()) {
-        Some(p) => p,
-        None => ctx.state()?.path().join("monitor.db"),
+    let vantage = cli.vantage.or(config.vantage.clone()).unwrap_or_else(hostname);
+    let state_dir = ctx.state()?.path().to_path_buf();
+    let (location, spool) = match cli.store.or(config.store.clone()) {
+        Some(conninfo) => {
+            let password = standby_common::secret::resolve(
+                "store password",
+                config.store_password_env.as_deref(),
+                config.store_password_file.as_deref(),
+                "PGPASSWORD",
+            )?;
+            (Location::Postgres { conninfo, password }, state_dir.join("spool.jsonl"))
+        }
+        None => {
+            let db = cli.database.or(config.database.clone()).unwrap_or_else(|| state_dir.join("monitor.db"));
+            let spool = db.with_extension("spool.jsonl");
+            (Location::Sqlite(db), spool)
+        }
     };
-    let setup = Setup {
-        ctx,
-        config,
-        targets,
-        recurring,
-        vantage,
-        database,
-    };
+    let setup = Setup { ctx, config, targets, recurring, vantage, location, spool };
     match command {
         Command::Check { metrics_file } => check(&setup, metrics_file.as_deref()),
-        Command::Watch {
-            metrics_listen,
-            stop_after,
-        } => crate::watch::run(&setup, metrics_listen, stop_after.map(HumanDuration::get)),
+        Command::Watch { metrics_listen, stop_after } => {
+            crate::watch::run(&setup, metrics_listen, stop_after.map(HumanDuration::get))
+        }
         Command::Status => status(&setup),
-        Command::Report {
-            since,
-            until,
-            targets,
-            format,
-            monthly,
-            output,
-        } => report(
-            &setup,
-            &since,
-            &until,
-            targets,
-            format,
-            monthly,
-            output.as_deref(),
-        ),
+        Command::Report { since, until, targets, format, monthly, output, quorum } => {
+            report(&setup, &Period { since, until, monthly, quorum }, targets, format, output.as_deref())
+        }
         Command::Maintenance(m) => maintenance_cmd(&setup, m),
-        Command::Import {
-            format: ImportFormat::SeedLog,
-            file,
-            target,
-            interval,
-            utc_offset,
-        } => import(&setup, &file, target, interval, utc_offset.as_deref()),
+        Command::Import { format: ImportFormat::SeedLog, file, target, interval, utc_offset } => {
+            import(&setup, &file, target, interval, utc_offset.as_deref())
+        }
     }
 }
 
@@ -263,25 +245,16 @@ fn hostname() -> String {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
 }
 
 fn check(setup: &Setup, metrics_file: Option<&std::path::Path>) -> anyhow::Result<Code> {
     if setup.targets.is_empty() {
-        return Err(exit::error(
-            Code::Usage,
-            "no targets: add [[downtime-monitor.target]] entries to the config",
-        ));
+        return Err(exit::error(Code::Usage, "no targets: add [[downtime-monitor.target]] entries to the config"));
     }
     let _lock = setup.ctx.state()?.lock("check")?;
     let rt = runtime()?;
-    let samples = rt.block_on(crate::monitor::probe_all(
-        &setup.targets,
-        setup.concurrency(),
-    ));
+    let samples = rt.block_on(crate::monitor::probe_all(&setup.targets, setup.concurrency()));
     let monitor = setup.monitor();
     let (round, transitions) = monitor.record(samples)?;
     rt.block_on(monitor.alert(&transitions));
@@ -290,11 +263,7 @@ fn check(setup: &Setup, metrics_file: Option<&std::path::Path>) -> anyhow::Resul
         m.update(&round);
         write_atomic(path, m.render().as_bytes())?;
     }
-    let code = if round.down > 0 {
-        Code::Failed
-    } else {
-        Code::Ok
-    };
+    let code = if round.down > 0 { Code::Failed } else { Code::Ok };
     setup.ctx.output.report(&round, code)?;
     Ok(code)
 }
@@ -311,13 +280,7 @@ impl std::fmt::Display for Status {
             return writeln!(f, "no checks recorded yet (vantage {})", self.vantage);
         }
         for t in &self.targets {
-            write!(
-                f,
-                "{:<24} {:<7} since {}",
-                t.target,
-                t.health.as_str().to_uppercase(),
-                clock::fmt(t.since)
-            )?;
+            write!(f, "{:<24} {:<7} since {}", t.target, t.health.as_str().to_uppercase(), clock::fmt(t.since))?;
             write!(f, "  last check {}", clock::fmt(t.last_at))?;
             if let Some(e) = &t.last_error {
                 write!(f, "  last error: {e}")?;
@@ -329,38 +292,40 @@ impl std::fmt::Display for Status {
 }
 
 fn status(setup: &Setup) -> anyhow::Result<Code> {
-    let store = setup.store()?;
-    let status = Status {
-        vantage: setup.vantage.clone(),
-        targets: store.states()?,
-    };
-    let down = status
-        .targets
-        .iter()
-        .any(|t| t.health == crate::machine::Health::Down);
+    let mut store = setup.store()?;
+    let status = Status { vantage: setup.vantage.clone(), targets: store.states()? };
+    let down = status.targets.iter().any(|t| t.health == crate::machine::Health::Down);
     let code = if down { Code::Failed } else { Code::Ok };
     setup.ctx.output.report(&status, code)?;
     Ok(code)
 }
 
+/// What a report covers.
+struct Period {
+    since: String,
+    until: String,
+    monthly: bool,
+    quorum: Option<usize>,
+}
+
 fn report(
     setup: &Setup,
-    since: &str,
-    until: &str,
+    period: &Period,
     only: Vec<String>,
     format: ReportFormat,
-    monthly: bool,
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<Code> {
+    let (since, until) = (period.since.as_str(), period.until.as_str());
+    if period.quorum == Some(0) {
+        return Err(exit::error(Code::Usage, "--quorum must be at least 1"));
+    }
     let now = clock::now_ms();
-    let from = clock::parse_when(since, now)
-        .map_err(|e| exit::error(Code::Usage, format!("--since: {e}")))?;
-    let to = clock::parse_when(until, now)
-        .map_err(|e| exit::error(Code::Usage, format!("--until: {e}")))?;
+    let from = clock::parse_when(since, now).map_err(|e| exit::error(Code::Usage, format!("--since: {e}")))?;
+    let to = clock::parse_when(until, now).map_err(|e| exit::error(Code::Usage, format!("--until: {e}")))?;
     if to <= from {
         return Err(exit::error(Code::Usage, "--until must be after --since"));
     }
-    let store = setup.store()?;
+    let mut store = setup.store()?;
     let mut names: Vec<String> = setup.targets.iter().map(|t| t.name.clone()).collect();
     for known in store.known_targets()? {
         if !names.contains(&known) {
@@ -376,17 +341,12 @@ fn report(
         }
         names = only;
     }
-    let maint = Maintenance {
-        recurring: setup.recurring.clone(),
-        windows: store.windows(from)?,
-    };
+    let maint = Maintenance { recurring: setup.recurring.clone(), windows: store.windows(from)? };
     let thresholds = setup.config.decision.unwrap_or_default();
-    let report = crate::report::build(&store, &maint, &names, from, to, thresholds, monthly)?;
-    let format = if setup.ctx.output.json {
-        ReportFormat::Json
-    } else {
-        format
-    };
+    let scope =
+        crate::report::Scope { targets: names, from, to, thresholds, monthly: period.monthly, quorum: period.quorum };
+    let report = crate::report::build(&mut store, &maint, &scope)?;
+    let format = if setup.ctx.output.json { ReportFormat::Json } else { format };
     let text = match format {
         ReportFormat::Human => report.to_string(),
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
@@ -424,15 +384,10 @@ impl std::fmt::Display for Windows {
 }
 
 fn maintenance_cmd(setup: &Setup, cmd: MaintenanceCommand) -> anyhow::Result<Code> {
-    let store = setup.store()?;
+    let mut store = setup.store()?;
     let now = clock::now_ms();
     match cmd {
-        MaintenanceCommand::Add {
-            target,
-            duration,
-            start,
-            reason,
-        } => {
+        MaintenanceCommand::Add { target, duration, start, reason } => {
             if target != "*" && !setup.targets.iter().any(|t| t.name == target) {
                 return Err(exit::error(
                     Code::Usage,
@@ -440,31 +395,18 @@ fn maintenance_cmd(setup: &Setup, cmd: MaintenanceCommand) -> anyhow::Result<Cod
                 ));
             }
             let start = match start {
-                Some(s) => clock::parse_when(&s, now)
-                    .map_err(|e| exit::error(Code::Usage, format!("--start: {e}")))?,
+                Some(s) => clock::parse_when(&s, now).map_err(|e| exit::error(Code::Usage, format!("--start: {e}")))?,
                 None => now,
             };
             let end = start + duration.get().as_millis() as i64;
             let id = store.add_window(&target, start, end, &reason)?;
-            let w = crate::store::Window {
-                id,
-                target,
-                start,
-                end,
-                reason,
-            };
+            let w = crate::store::Window { id, target, start, end, reason };
             setup.ctx.output.report(&Windows(vec![w]), Code::Ok)?;
         }
-        MaintenanceCommand::List => setup
-            .ctx
-            .output
-            .report(&Windows(store.windows(now)?), Code::Ok)?,
+        MaintenanceCommand::List => setup.ctx.output.report(&Windows(store.windows(now)?), Code::Ok)?,
         MaintenanceCommand::End { id } => {
             if !store.end_window(id, now)? {
-                return Err(exit::error(
-                    Code::Usage,
-                    format!("no open maintenance window #{id}"),
-                ));
+                return Err(exit::error(Code::Usage, format!("no open maintenance window #{id}")));
             }
             setup.ctx.output.report(&Windows(Vec::new()), Code::Ok)?;
         }
@@ -498,20 +440,16 @@ fn import(
     interval: HumanDuration,
     utc_offset: Option<&str>,
 ) -> anyhow::Result<Code> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| exit::error(Code::Usage, format!("{}: {e}", file.display())))?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| exit::error(Code::Usage, format!("{}: {e}", file.display())))?;
     let offset = utc_offset
         .map(clock::parse_offset)
         .transpose()
         .map_err(|e| exit::error(Code::Usage, format!("--utc-offset: {e}")))?;
-    let lines = crate::import::parse(&text, offset).map_err(|(line, msg)| {
-        exit::error(Code::Usage, format!("{}:{line}: {msg}", file.display()))
-    })?;
+    let lines = crate::import::parse(&text, offset)
+        .map_err(|(line, msg)| exit::error(Code::Usage, format!("{}:{line}: {msg}", file.display())))?;
     let Some(first) = lines.first() else {
-        return Err(exit::error(
-            Code::Usage,
-            format!("{}: no DOWN lines to import", file.display()),
-        ));
+        return Err(exit::error(Code::Usage, format!("{}: no DOWN lines to import", file.display())));
     };
     let target = target.unwrap_or_else(|| first.name.clone());
     let interval_ms = interval.get().as_millis() as i64;
@@ -520,10 +458,7 @@ fn import(
     }
     let times: Vec<i64> = lines.iter().map(|l| l.at).collect();
     let outages = crate::import::outages(&times, interval_ms);
-    let (from, to) = (
-        outages.first().map(|o| o.0).unwrap_or(0),
-        outages.last().map(|o| o.1).unwrap_or(0),
-    );
+    let (from, to) = (outages.first().map(|o| o.0).unwrap_or(0), outages.last().map(|o| o.1).unwrap_or(0));
     // One sample per interval over the log's span: DOWN where a line was, up elsewhere.
     let mut samples = Vec::new();
     let mut at = from;
@@ -541,14 +476,13 @@ fn import(
         at += interval_ms;
     }
     let mut store = setup.store().code(Code::Failed)?;
-    store.import(&samples, &outages, &target)?;
-    let report = Imported {
-        target,
-        lines: lines.len(),
-        outages: outages.len(),
-        from: clock::fmt(from),
-        to: clock::fmt(to),
-    };
+    let history: Vec<IncidentChange> = outages
+        .iter()
+        .map(|&(started, ended)| IncidentChange::Imported { target: target.clone(), started, ended })
+        .collect();
+    store.save_round(&samples, &[], &history)?;
+    let report =
+        Imported { target, lines: lines.len(), outages: outages.len(), from: clock::fmt(from), to: clock::fmt(to) };
     setup.ctx.output.report(&report, Code::Ok)?;
     Ok(Code::Ok)
 }

@@ -8,10 +8,7 @@ pub const DAY_MS: i64 = 86_400_000;
 
 /// Now, in Unix ms.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// RFC 3339 in UTC, to the second.
@@ -93,29 +90,15 @@ pub fn parse_when(s: &str, now: i64) -> Result<i64, String> {
         return Ok(days_from_civil(y, m, d) * DAY_MS);
     }
     humantime::parse_rfc3339_weak(s)
-        .map(|t| {
-            t.duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0)
-        })
-        .map_err(|_| {
-            format!("invalid time {s:?}: expected e.g. 30d, 2026-01-31 or 2026-01-31T12:00:00Z")
-        })
+        .map(|t| t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0))
+        .map_err(|_| format!("invalid time {s:?}: expected e.g. 30d, 2026-01-31 or 2026-01-31T12:00:00Z"))
 }
 
 fn parse_date(s: &str) -> Option<(i64, u32, u32)> {
     let mut parts = s.split('-');
     let y = parts.next()?.parse().ok()?;
-    let m = parts
-        .next()?
-        .parse()
-        .ok()
-        .filter(|m| (1..=12).contains(m))?;
-    let d = parts
-        .next()?
-        .parse()
-        .ok()
-        .filter(|d| (1..=31).contains(d))?;
+    let m = parts.next()?.parse().ok().filter(|m| (1..=12).contains(m))?;
+    let d = parts.next()?.parse().ok().filter(|d| (1..=31).contains(d))?;
     parts.next().is_none().then_some((y, m, d))
 }
 
@@ -151,41 +134,26 @@ mod tests {
             let (y, m, d) = civil_from_days(z);
             assert_eq!(days_from_civil(y, m, d), z);
         }
-        assert_eq!(
-            weekday(days_from_civil(2026, 11, 26) * DAY_MS),
-            3,
-            "a Thursday"
-        );
+        assert_eq!(weekday(days_from_civil(2026, 11, 26) * DAY_MS), 3, "a Thursday");
         let mid_feb = days_from_civil(2024, 2, 15) * DAY_MS + 5 * HOUR_MS;
         assert_eq!(month_start(mid_feb), days_from_civil(2024, 2, 1) * DAY_MS);
         assert_eq!(next_month(mid_feb), days_from_civil(2024, 3, 1) * DAY_MS);
         assert_eq!(month_label(mid_feb), "2024-02");
-        assert_eq!(
-            next_month(days_from_civil(2025, 12, 31) * DAY_MS),
-            days_from_civil(2026, 1, 1) * DAY_MS
-        );
+        assert_eq!(next_month(days_from_civil(2025, 12, 31) * DAY_MS), days_from_civil(2026, 1, 1) * DAY_MS);
     }
 
     #[test]
     fn command_line_times() {
         let now = days_from_civil(2026, 11, 26) * DAY_MS;
         assert_eq!(parse_when("30d", now).unwrap(), now - 30 * DAY_MS);
-        assert_eq!(
-            parse_when("2026-01-31", now).unwrap(),
-            days_from_civil(2026, 1, 31) * DAY_MS
-        );
+        assert_eq!(parse_when("2026-01-31", now).unwrap(), days_from_civil(2026, 1, 31) * DAY_MS);
         assert_eq!(
             parse_when("2026-01-31T12:00:00Z", now).unwrap(),
             days_from_civil(2026, 1, 31) * DAY_MS + 12 * HOUR_MS
         );
-        assert!(parse_when("last tuesday", now)
-            .unwrap_err()
-            .contains("expected e.g. 30d"));
+        assert!(parse_when("last tuesday", now).unwrap_err().contains("expected e.g. 30d"));
         assert_eq!(parse_offset("+02:00").unwrap(), 2 * HOUR_MS);
-        assert_eq!(
-            parse_offset("-05:30").unwrap(),
-            -(5 * HOUR_MS + 30 * 60_000)
-        );
+        assert_eq!(parse_offset("-05:30").unwrap(), -(5 * HOUR_MS + 30 * 60_000));
         assert!(parse_offset("2").is_err());
         assert_eq!(fmt_duration(90_000), "1m");
         assert_eq!(fmt_duration(3_720_000), "1h 2m");

@@ -40,6 +40,11 @@ pub struct Config {
     pub vantage: Option<String>,
     /// SQLite database [default: <state dir>/monitor.db].
     pub database: Option<PathBuf>,
+    /// A shared PostgreSQL history instead of SQLite: `postgres://user@host/db` or
+    /// `host=... dbname=...` (several monitors, quorum reports).
+    pub store: Option<String>,
+    pub store_password_env: Option<String>,
+    pub store_password_file: Option<PathBuf>,
     /// How long raw samples are kept before hourly roll-up [default: 30d].
     pub retention: Option<HumanDuration>,
     /// Probes in flight at most [default: 64].
@@ -120,11 +125,7 @@ pub struct DecisionThresholds {
 
 impl Default for DecisionThresholds {
     fn default() -> Self {
-        DecisionThresholds {
-            do_nothing_above: 95.0,
-            watch_above: 85.0,
-            ups_above: 80.0,
-        }
+        DecisionThresholds { do_nothing_above: 95.0, watch_above: 85.0, ups_above: 80.0 }
     }
 }
 

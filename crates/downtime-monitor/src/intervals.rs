@@ -90,11 +90,6 @@ mod tests {
         assert_eq!(a.intersect(&b).0, vec![(6, 8), (10, 12), (15, 20)]);
         assert_eq!(a.subtract(&b).0, vec![(0, 6), (12, 15)]);
         assert_eq!(a.clip(3, 11).0, vec![(3, 8), (10, 11)]);
-        assert_eq!(
-            Spans::new(vec![(0, 10)])
-                .subtract(&Spans::new(vec![(0, 10)]))
-                .total(),
-            0
-        );
+        assert_eq!(Spans::new(vec![(0, 10)]).subtract(&Spans::new(vec![(0, 10)])).total(), 0);
     }
 }

@@ -121,10 +121,7 @@ pub fn apply(
                 state.since = state.streak_start;
                 state.incident_started = None;
                 state.last_alert = None;
-                Some(Transition::Recovered {
-                    started,
-                    ended: state.streak_start,
-                })
+                Some(Transition::Recovered { started, ended: state.streak_start })
             }
             _ => None,
         }
@@ -140,18 +137,12 @@ pub fn apply(
             state.since = state.streak_start;
             state.incident_started = Some(state.streak_start);
             state.last_alert = Some(at);
-            return Some(Transition::Down {
-                started: state.streak_start,
-                error,
-            });
+            return Some(Transition::Down { started: state.streak_start, error });
         }
         match (state.health, reminder_ms, state.last_alert) {
             (Health::Down, Some(every), Some(last)) if at - last >= every => {
                 state.last_alert = Some(at);
-                Some(Transition::Reminder {
-                    started: state.incident_started.unwrap_or(state.since),
-                    error,
-                })
+                Some(Transition::Reminder { started: state.incident_started.unwrap_or(state.since), error })
             }
             _ => None,
         }
@@ -206,26 +197,8 @@ mod tests {
         let events = run(&t, &mut st, "++--+---++", 0);
         // index:                      0123456789
         assert_eq!(events.len(), 2, "{events:?}");
-        assert_eq!(
-            events[0],
-            (
-                7 * 60_000,
-                Transition::Down {
-                    started: 5 * 60_000,
-                    error: "refused".into()
-                }
-            )
-        );
-        assert_eq!(
-            events[1],
-            (
-                9 * 60_000,
-                Transition::Recovered {
-                    started: 5 * 60_000,
-                    ended: 8 * 60_000
-                }
-            )
-        );
+        assert_eq!(events[0], (7 * 60_000, Transition::Down { started: 5 * 60_000, error: "refused".into() }));
+        assert_eq!(events[1], (9 * 60_000, Transition::Recovered { started: 5 * 60_000, ended: 8 * 60_000 }));
         assert_eq!((st.health, st.since), (Health::Up, 8 * 60_000));
     }
 
@@ -237,36 +210,19 @@ mod tests {
         assert_eq!(apply(&mut st, &sample(2000, false), &t, true, None), None);
         assert_eq!(st.health, Health::Up);
         let tr = apply(&mut st, &sample(500, false), &t, false, None);
-        assert_eq!(
-            tr,
-            Some(Transition::Down {
-                started: 2000,
-                error: "refused".into()
-            }),
-            "clamped to the last time"
-        );
+        assert_eq!(tr, Some(Transition::Down { started: 2000, error: "refused".into() }), "clamped to the last time");
     }
 
     #[test]
     fn reminders_repeat_only_when_asked() {
         let t = target(1, 1);
         let mut st = TargetState::new("app");
-        let tr: Vec<_> = (0..5)
-            .filter_map(|i| {
-                apply(
-                    &mut st,
-                    &sample(i * 60_000, false),
-                    &t,
-                    false,
-                    Some(120_000),
-                )
-            })
-            .collect();
+        let tr: Vec<_> =
+            (0..5).filter_map(|i| apply(&mut st, &sample(i * 60_000, false), &t, false, Some(120_000))).collect();
         assert_eq!(tr.len(), 3, "down at 0, reminders at 2m and 4m: {tr:?}");
         let mut quiet = TargetState::new("app");
-        let tr: Vec<_> = (0..5)
-            .filter_map(|i| apply(&mut quiet, &sample(i * 60_000, false), &t, false, None))
-            .collect();
+        let tr: Vec<_> =
+            (0..5).filter_map(|i| apply(&mut quiet, &sample(i * 60_000, false), &t, false, None)).collect();
         assert_eq!(tr.len(), 1);
     }
 }

@@ -33,8 +33,7 @@ pub fn recurring(file: &ConfigFile, config: &Config) -> anyhow::Result<Vec<Recur
         .iter()
         .map(|spanned| {
             let spec = spanned.get_ref();
-            let err =
-                |m: String| file.error_at(spanned.span().start, format!("maintenance window: {m}"));
+            let err = |m: String| file.error_at(spanned.span().start, format!("maintenance window: {m}"));
             let days = match &spec.days {
                 None => (0..7).collect(),
                 Some(list) => list
@@ -44,12 +43,7 @@ pub fn recurring(file: &ConfigFile, config: &Config) -> anyhow::Result<Vec<Recur
                         DAYS.iter()
                             .position(|x| *x == d3)
                             .map(|i| i as u32)
-                            .ok_or_else(|| {
-                                err(format!(
-                                    "invalid day {d:?}: expected one of {}",
-                                    DAYS.join(", ")
-                                ))
-                            })
+                            .ok_or_else(|| err(format!("invalid day {d:?}: expected one of {}", DAYS.join(", "))))
                     })
                     .collect::<anyhow::Result<_>>()?,
             };
@@ -73,10 +67,7 @@ pub fn recurring(file: &ConfigFile, config: &Config) -> anyhow::Result<Vec<Recur
                 start_ms: (h * 60 + m) * 60_000,
                 duration_ms,
                 offset_ms,
-                reason: spec
-                    .reason
-                    .clone()
-                    .unwrap_or_else(|| "recurring maintenance".into()),
+                reason: spec.reason.clone().unwrap_or_else(|| "recurring maintenance".into()),
             })
         })
         .collect()
@@ -126,17 +117,8 @@ impl Maintenance {
 
     /// Maintenance time of `target` within `[from, to)`.
     pub fn spans(&self, target: &str, from: i64, to: i64) -> Spans {
-        let mut all: Vec<(i64, i64)> = self
-            .recurring
-            .iter()
-            .flat_map(|r| r.spans(target, from, to))
-            .collect();
-        all.extend(
-            self.windows
-                .iter()
-                .filter(|w| w.target == "*" || w.target == target)
-                .map(|w| (w.start, w.end)),
-        );
+        let mut all: Vec<(i64, i64)> = self.recurring.iter().flat_map(|r| r.spans(target, from, to)).collect();
+        all.extend(self.windows.iter().filter(|w| w.target == "*" || w.target == target).map(|w| (w.start, w.end)));
         Spans::new(all).clip(from, to)
     }
 }
@@ -161,16 +143,10 @@ mod tests {
         let spans = r.spans("app", sunday - 7 * DAY_MS, sunday + 2 * DAY_MS);
         assert_eq!(
             spans.last().copied(),
-            Some((
-                sunday + 21 * HOUR_MS + 30 * 60_000,
-                sunday + 22 * HOUR_MS + 30 * 60_000
-            ))
+            Some((sunday + 21 * HOUR_MS + 30 * 60_000, sunday + 22 * HOUR_MS + 30 * 60_000))
         );
         assert_eq!(spans.len(), 2, "two Sundays in nine days: {spans:?}");
-        let m = Maintenance {
-            recurring: vec![r],
-            windows: vec![],
-        };
+        let m = Maintenance { recurring: vec![r], windows: vec![] };
         assert!(m.active("app", sunday + 22 * HOUR_MS));
         assert!(!m.active("app", sunday + 23 * HOUR_MS));
     }

@@ -44,69 +44,25 @@ impl Metrics {
         let family = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
-        family(
-            &mut out,
-            "standby_monitor_up",
-            "gauge",
-            "1 if the last check of the target passed.",
-        );
+        family(&mut out, "standby_monitor_up", "gauge", "1 if the last check of the target passed.");
         for (t, m) in &self.targets {
-            let _ = writeln!(
-                out,
-                "standby_monitor_up{{target=\"{}\"}} {}",
-                esc(t),
-                u8::from(m.up)
-            );
+            let _ = writeln!(out, "standby_monitor_up{{target=\"{}\"}} {}", esc(t), u8::from(m.up));
         }
-        family(
-            &mut out,
-            "standby_monitor_latency_seconds",
-            "gauge",
-            "Duration of the last check.",
-        );
+        family(&mut out, "standby_monitor_latency_seconds", "gauge", "Duration of the last check.");
         for (t, m) in &self.targets {
-            let _ = writeln!(
-                out,
-                "standby_monitor_latency_seconds{{target=\"{}\"}} {}",
-                esc(t),
-                m.latency_ms / 1000.0
-            );
+            let _ = writeln!(out, "standby_monitor_latency_seconds{{target=\"{}\"}} {}", esc(t), m.latency_ms / 1000.0);
         }
-        family(
-            &mut out,
-            "standby_monitor_checks_total",
-            "counter",
-            "Checks run by this process, by result.",
-        );
+        family(&mut out, "standby_monitor_checks_total", "counter", "Checks run by this process, by result.");
         for (t, m) in &self.targets {
-            let _ = writeln!(
-                out,
-                "standby_monitor_checks_total{{target=\"{}\",result=\"ok\"}} {}",
-                esc(t),
-                m.ok_total
-            );
-            let _ = writeln!(
-                out,
-                "standby_monitor_checks_total{{target=\"{}\",result=\"fail\"}} {}",
-                esc(t),
-                m.fail_total
-            );
+            let _ = writeln!(out, "standby_monitor_checks_total{{target=\"{}\",result=\"ok\"}} {}", esc(t), m.ok_total);
+            let _ =
+                writeln!(out, "standby_monitor_checks_total{{target=\"{}\",result=\"fail\"}} {}", esc(t), m.fail_total);
         }
-        family(
-            &mut out,
-            "standby_monitor_state",
-            "gauge",
-            "1 for the target's current state (after thresholds).",
-        );
+        family(&mut out, "standby_monitor_state", "gauge", "1 for the target's current state (after thresholds).");
         for (t, m) in &self.targets {
             for h in [Health::Up, Health::Down, Health::Unknown] {
                 let v = u8::from(m.health.unwrap_or(Health::Unknown) == h);
-                let _ = writeln!(
-                    out,
-                    "standby_monitor_state{{target=\"{}\",state=\"{}\"}} {v}",
-                    esc(t),
-                    h.as_str()
-                );
+                let _ = writeln!(out, "standby_monitor_state{{target=\"{}\",state=\"{}\"}} {v}", esc(t), h.as_str());
             }
         }
         out
@@ -114,7 +70,5 @@ impl Metrics {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

@@ -67,7 +67,7 @@ pub struct Round {
 pub struct Monitor {
     pub tool: &'static str,
     pub targets: Vec<Target>,
-    pub store_path: std::path::PathBuf,
+    pub location: crate::store::Location,
     pub vantage: String,
     pub spool: Spool,
     pub notifiers: Notifiers,
@@ -89,16 +89,14 @@ impl Monitor {
             Ok(r) => r,
             Err(e) => {
                 if let Err(se) = self.spool.append(&fresh) {
-                    return Err(e.context(format!(
-                        "and the spool failed too ({se:#}): this round's samples are lost"
-                    )));
+                    return Err(e.context(format!("and the spool failed too ({se:#}): this round's samples are lost")));
                 }
                 return Err(exit::with_code(
                     Code::Failed,
                     e.context(format!(
                         "cannot write the history; {} sample(s) kept in {} and written next run",
                         fresh.len(),
-                        self.spool_path().display()
+                        self.spool.path().display()
                     )),
                 ));
             }
@@ -107,24 +105,13 @@ impl Monitor {
         Ok((Round { replayed, ..round }, transitions))
     }
 
-    fn spool_path(&self) -> std::path::PathBuf {
-        self.store_path.with_extension("spool.jsonl")
-    }
-
     fn write(&self, samples: &[Sample]) -> anyhow::Result<(Round, Vec<(String, Transition)>)> {
-        let mut store = Store::open(&self.store_path, &self.vantage)?;
+        let mut store = Store::connect(&self.location, &self.vantage)?;
         let now = clock::now_ms();
-        let maint = Maintenance {
-            recurring: self.recurring.clone(),
-            windows: store.windows(now - 7 * clock::DAY_MS)?,
-        };
-        let mut states: BTreeMap<String, TargetState> = store
-            .states()?
-            .into_iter()
-            .map(|s| (s.target.clone(), s))
-            .collect();
-        let by_name: BTreeMap<&str, &Target> =
-            self.targets.iter().map(|t| (t.name.as_str(), t)).collect();
+        let maint = Maintenance { recurring: self.recurring.clone(), windows: store.windows(now - 7 * clock::DAY_MS)? };
+        let mut states: BTreeMap<String, TargetState> =
+            store.states()?.into_iter().map(|s| (s.target.clone(), s)).collect();
+        let by_name: BTreeMap<&str, &Target> = self.targets.iter().map(|t| (t.name.as_str(), t)).collect();
         let mut stored = Vec::new();
         let mut changes = Vec::new();
         let mut transitions = Vec::new();
@@ -134,9 +121,7 @@ impl Monitor {
                 continue;
             };
             let in_maint = maint.active(&s.target, s.at);
-            let state = states
-                .entry(s.target.clone())
-                .or_insert_with(|| TargetState::new(&s.target));
+            let state = states.entry(s.target.clone()).or_insert_with(|| TargetState::new(&s.target));
             let tr = machine::apply(state, s, target, in_maint, self.reminder_ms);
             match &tr {
                 Some(Transition::Down { started, error }) => changes.push(IncidentChange::Open {
@@ -144,10 +129,9 @@ impl Monitor {
                     started: *started,
                     cause: error.clone(),
                 }),
-                Some(Transition::Recovered { ended, .. }) => changes.push(IncidentChange::Close {
-                    target: s.target.clone(),
-                    ended: *ended,
-                }),
+                Some(Transition::Recovered { ended, .. }) => {
+                    changes.push(IncidentChange::Close { target: s.target.clone(), ended: *ended })
+                }
                 _ => {}
             }
             stored.push(Stored::new(s, in_maint));
@@ -163,37 +147,19 @@ impl Monitor {
                     health: state.health,
                     since: clock::fmt(state.since),
                     error: s.error.clone(),
-                    transition: tr
-                        .or_else(|| lines.get(&s.target).and_then(|l| l.transition.clone())),
+                    transition: tr.or_else(|| lines.get(&s.target).and_then(|l| l.transition.clone())),
                     maintenance: in_maint,
                 },
             );
         }
-        let touched: Vec<TargetState> = states
-            .values()
-            .filter(|s| lines.contains_key(&s.target))
-            .cloned()
-            .collect();
+        let touched: Vec<TargetState> = states.values().filter(|s| lines.contains_key(&s.target)).cloned().collect();
         store.save_round(&stored, &touched, &changes)?;
         if let Err(e) = store.roll_up(now - self.retention_ms) {
             tracing::warn!("roll-up of old samples failed (will retry next run): {e:#}");
         }
-        let targets: Vec<TargetLine> = self
-            .targets
-            .iter()
-            .filter_map(|t| lines.remove(&t.name))
-            .collect();
+        let targets: Vec<TargetLine> = self.targets.iter().filter_map(|t| lines.remove(&t.name)).collect();
         let down = targets.iter().filter(|l| l.health == Health::Down).count();
-        Ok((
-            Round {
-                at: clock::fmt(now),
-                vantage: self.vantage.clone(),
-                targets,
-                down,
-                replayed: 0,
-            },
-            transitions,
-        ))
+        Ok((Round { at: clock::fmt(now), vantage: self.vantage.clone(), targets, down, replayed: 0 }, transitions))
     }
 
     /// Alert on each transition (failures are logged inside notify, never fatal).
@@ -205,20 +171,13 @@ impl Monitor {
                     self.tool,
                     EventKind::Down,
                     target,
-                    format!(
-                        "{target} is DOWN since {} (seen from {}): {error}",
-                        clock::fmt(*started),
-                        self.vantage
-                    ),
+                    format!("{target} is DOWN since {} (seen from {}): {error}", clock::fmt(*started), self.vantage),
                 ),
                 Transition::Reminder { started, error } => Event::new(
                     self.tool,
                     EventKind::Down,
                     target,
-                    format!(
-                        "{target} is still DOWN since {}: {error}",
-                        clock::fmt(*started)
-                    ),
+                    format!("{target} is still DOWN since {}: {error}", clock::fmt(*started)),
                 ),
                 Transition::Recovered { started, ended } => Event::new(
                     self.tool,
@@ -269,11 +228,7 @@ impl std::fmt::Display for Round {
             writeln!(f)?;
         }
         if self.replayed > 0 {
-            writeln!(
-                f,
-                "({} spooled sample(s) from earlier runs written)",
-                self.replayed
-            )?;
+            writeln!(f, "({} spooled sample(s) from earlier runs written)", self.replayed)?;
         }
         Ok(())
     }

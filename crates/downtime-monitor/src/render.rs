@@ -25,8 +25,7 @@ pub fn svg(report: &Report) -> anyhow::Result<String> {
     let mut out = String::new();
     {
         let rows = report.targets.len().max(1);
-        let root =
-            SVGBackend::with_string(&mut out, (WIDTH, ROW * rows as u32 + 30)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut out, (WIDTH, ROW * rows as u32 + 30)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let (legend, body) = root.split_vertically(30);
         let mut x = 10;
@@ -36,29 +35,15 @@ pub fn svg(report: &Report) -> anyhow::Result<String> {
             ("unknown (monitor not running)", SegmentKind::Unknown),
             ("maintenance", SegmentKind::Maintenance),
         ] {
-            legend
-                .draw(&Rectangle::new(
-                    [(x, 10), (x + 14, 24)],
-                    color(kind).filled(),
-                ))
-                .map_err(plot_err)?;
-            legend
-                .draw(&Text::new(label, (x + 20, 10), ("sans-serif", 14)))
-                .map_err(plot_err)?;
+            legend.draw(&Rectangle::new([(x, 10), (x + 14, 24)], color(kind).filled())).map_err(plot_err)?;
+            legend.draw(&Text::new(label, (x + 20, 10), ("sans-serif", 14))).map_err(plot_err)?;
             x += 40 + 8 * label.len() as i32;
         }
         let areas = body.split_evenly((rows, 1));
         let (from, to) = (report.from_ms, report.to_ms.max(report.from_ms + 1));
         for (area, t) in areas.iter().zip(&report.targets) {
-            let uptime = t
-                .figures
-                .uptime_pct
-                .map(|u| format!("{u:.2}%"))
-                .unwrap_or_else(|| "n/a".into());
-            let caption = format!(
-                "{} — uptime {uptime}, {} incident(s)",
-                t.name, t.figures.incidents
-            );
+            let uptime = t.figures.uptime_pct.map(|u| format!("{u:.2}%")).unwrap_or_else(|| "n/a".into());
+            let caption = format!("{} — uptime {uptime}, {} incident(s)", t.name, t.figures.incidents);
             let mut chart = ChartBuilder::on(area)
                 .caption(caption, ("sans-serif", 16))
                 .margin(8)
@@ -70,19 +55,13 @@ pub fn svg(report: &Report) -> anyhow::Result<String> {
                 .disable_mesh()
                 .disable_y_axis()
                 .x_labels(6)
-                .x_label_formatter(&|ms| {
-                    clock::fmt(*ms)
-                        .chars()
-                        .take(16)
-                        .collect::<String>()
-                        .replace('T', " ")
-                })
+                .x_label_formatter(&|ms| clock::fmt(*ms).chars().take(16).collect::<String>().replace('T', " "))
                 .draw()
                 .map_err(plot_err)?;
             chart
-                .draw_series(t.timeline.iter().map(|s| {
-                    Rectangle::new([(s.start, 0.1), (s.end, 0.9)], color(s.kind).filled())
-                }))
+                .draw_series(
+                    t.timeline.iter().map(|s| Rectangle::new([(s.start, 0.1), (s.end, 0.9)], color(s.kind).filled())),
+                )
                 .map_err(plot_err)?;
         }
         root.present().map_err(plot_err)?;
@@ -95,15 +74,11 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn pct(p: Option<f64>) -> String {
-    p.map(|p| format!("{p:.3}%"))
-        .unwrap_or_else(|| "n/a".into())
+    p.map(|p| format!("{p:.3}%")).unwrap_or_else(|| "n/a".into())
 }
 
 fn dur(ms: Option<i64>) -> String {
@@ -162,7 +137,11 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
             h.push_str("</table>\n");
         }
         if !t.incident_list.is_empty() {
-            let _ = writeln!(h, "<h2>{} incidents</h2>\n<table><tr><th>started</th><th>ended</th><th>duration</th><th>cause</th></tr>", esc(&t.name));
+            let _ = writeln!(
+                h,
+                "<h2>{} incidents</h2>\n<table><tr><th>started</th><th>ended</th><th>duration</th><th>cause</th></tr>",
+                esc(&t.name)
+            );
             for i in &t.incident_list {
                 let _ = writeln!(
                     h,

@@ -3,6 +3,7 @@
 //! points to. Time the monitor was not running is *unknown*, not down, and is left out of
 //! the uptime ratio; maintenance is left out too. `--monthly` adds one row per calendar month.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -101,51 +102,117 @@ struct History {
 }
 
 fn history(
-    store: &Store,
+    store: &mut Store,
     maint: &Maintenance,
     target: &str,
     from: i64,
     to: i64,
+    quorum: Option<usize>,
 ) -> anyhow::Result<History> {
+    if let Some(q) = quorum {
+        return quorum_history(store, maint, target, from, to, q);
+    }
     let mut known: Vec<(i64, i64)> = Vec::new();
     // Rolled-up hours: an hour with (nearly) full coverage counts whole.
     let raw_from = store.first_raw(target)?.unwrap_or(i64::MAX).max(from);
     if raw_from > from {
         for h in store.hours(target, from, raw_from.min(to))? {
-            let len = if h.known_ms >= HOUR_MS * 9 / 10 {
-                HOUR_MS
-            } else {
-                h.known_ms
-            };
+            let len = if h.known_ms >= HOUR_MS * 9 / 10 { HOUR_MS } else { h.known_ms };
             known.push((h.hour, h.hour + len));
         }
     }
-    // Raw samples: each covers until the next one if that came within 1.5 intervals (jitter),
-    // else one interval; what lies beyond is time the monitor did not see.
-    let samples = store.samples(target, raw_from.min(to), to)?;
-    for (i, s) in samples.iter().enumerate() {
-        let end = match samples.get(i + 1) {
-            Some(n) if n.at - s.at <= s.interval_ms + s.interval_ms / 2 => n.at,
-            _ => s.at + s.interval_ms,
-        };
-        known.push((s.at, end.max(s.at)));
-    }
+    known.extend(coverage(&store.samples(target, raw_from.min(to), to, false)?));
     let known = Spans::new(known).clip(from, to.min(clock::now_ms().max(from)));
-    let incidents = store.incidents(target, from, to)?;
-    let down = Spans::new(
-        incidents
-            .iter()
-            .map(|i| (i.started, i.ended.unwrap_or(to)))
-            .collect(),
-    );
+    let incidents = store.incidents(target, from, to, false)?;
+    let down = Spans::new(incidents.iter().map(|i| (i.started, i.ended.unwrap_or(to))).collect());
     let maintenance = maint.spans(target, from, to).intersect(&known);
     let down = down.intersect(&known).subtract(&maintenance);
-    Ok(History {
-        known,
-        maintenance,
-        down,
-        incidents,
-    })
+    Ok(History { known, maintenance, down, incidents })
+}
+
+/// Raw samples (of one vantage, oldest first): each covers until the next one if that came
+/// within 1.5 intervals (jitter), else one interval; beyond is time the monitor did not see.
+fn coverage(samples: &[crate::store::Stored]) -> Vec<(i64, i64)> {
+    samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let end = match samples.get(i + 1) {
+                Some(n) if n.at - s.at <= s.interval_ms + s.interval_ms / 2 => n.at,
+                _ => s.at + s.interval_ms,
+            };
+            (s.at, end.max(s.at))
+        })
+        .collect()
+}
+
+/// Several monitors share the history: a target is down only while at least `quorum`
+/// vantages that were watching saw it down, so one monitor whose own network failed does not
+/// create an outage. Known time is when any vantage was watching. (Raw samples only: hourly
+/// roll-ups are per vantage and not used here.)
+fn quorum_history(
+    store: &mut Store,
+    maint: &Maintenance,
+    target: &str,
+    from: i64,
+    to: i64,
+    quorum: usize,
+) -> anyhow::Result<History> {
+    let end = to.min(clock::now_ms().max(from));
+    let mut by_vantage: BTreeMap<String, Vec<crate::store::Stored>> = BTreeMap::new();
+    for s in store.samples(target, from, to, true)? {
+        by_vantage.entry(s.vantage.clone()).or_default().push(s);
+    }
+    let seen: BTreeMap<String, Spans> =
+        by_vantage.iter().map(|(v, list)| (v.clone(), Spans::new(coverage(list)).clip(from, end))).collect();
+    let known = Spans::new(seen.values().flat_map(|s| s.iter().copied()).collect());
+    let all = store.incidents(target, from, to, true)?;
+    // +1/-1 at the edges of each vantage's down spans (within what it saw), swept in time.
+    let mut events: Vec<(i64, i32)> = Vec::new();
+    for (v, watched) in &seen {
+        let mine =
+            Spans::new(all.iter().filter(|i| &i.vantage == v).map(|i| (i.started, i.ended.unwrap_or(to))).collect());
+        for &(s, e) in mine.intersect(watched).iter() {
+            events.push((s, 1));
+            events.push((e, -1));
+        }
+    }
+    events.sort();
+    let (mut count, mut open, mut spans) = (0i32, None, Vec::new());
+    for (t, d) in events {
+        count += d;
+        match open {
+            None if count >= quorum as i32 => open = Some(t),
+            Some(s) if count < quorum as i32 => {
+                spans.push((s, t));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    let down = Spans::new(spans);
+    let incidents = down
+        .iter()
+        .map(|&(s, e)| {
+            let mut saw: Vec<&str> = all
+                .iter()
+                .filter(|i| i.started < e && i.ended.is_none_or(|x| x > s))
+                .map(|i| i.vantage.as_str())
+                .collect();
+            saw.dedup();
+            Incident {
+                id: 0,
+                target: target.to_string(),
+                started: s,
+                ended: (e < end).then_some(e),
+                cause: Some(format!("seen down from {}", saw.join(", "))),
+                vantage: String::new(),
+            }
+        })
+        .collect();
+    let maintenance = maint.spans(target, from, to).intersect(&known);
+    let down = down.subtract(&maintenance);
+    Ok(History { known, maintenance, down, incidents })
 }
 
 fn figures(h: &History, from: i64, to: i64, thresholds: &DecisionThresholds) -> Figures {
@@ -153,22 +220,13 @@ fn figures(h: &History, from: i64, to: i64, thresholds: &DecisionThresholds) -> 
     let maintenance = h.maintenance.clip(from, to).total();
     let down = h.down.clip(from, to).total();
     let observed = known.total() - maintenance;
-    let uptime_pct = (observed > 0)
-        .then(|| ((observed - down) as f64 / observed as f64 * 100.0 * 1000.0).round() / 1000.0);
-    let in_period: Vec<&Incident> = h
-        .incidents
-        .iter()
-        .filter(|i| i.started < to && i.ended.is_none_or(|e| e > from))
-        .collect();
-    let durations: Vec<i64> = in_period
-        .iter()
-        .filter_map(|i| i.ended.map(|e| (e - i.started).max(0)))
-        .collect();
-    let longest = in_period
-        .iter()
-        .map(|i| (i.ended.unwrap_or(to.min(clock::now_ms())) - i.started).max(0))
-        .max()
-        .unwrap_or(0);
+    let uptime_pct =
+        (observed > 0).then(|| ((observed - down) as f64 / observed as f64 * 100.0 * 1000.0).round() / 1000.0);
+    let in_period: Vec<&Incident> =
+        h.incidents.iter().filter(|i| i.started < to && i.ended.is_none_or(|e| e > from)).collect();
+    let durations: Vec<i64> = in_period.iter().filter_map(|i| i.ended.map(|e| (e - i.started).max(0))).collect();
+    let longest =
+        in_period.iter().map(|i| (i.ended.unwrap_or(to.min(clock::now_ms())) - i.started).max(0)).max().unwrap_or(0);
     Figures {
         from,
         to,
@@ -179,8 +237,7 @@ fn figures(h: &History, from: i64, to: i64, thresholds: &DecisionThresholds) -> 
         observed_ms: observed,
         incidents: in_period.len(),
         longest_ms: longest,
-        mttr_ms: (!durations.is_empty())
-            .then(|| durations.iter().sum::<i64>() / durations.len() as i64),
+        mttr_ms: (!durations.is_empty()).then(|| durations.iter().sum::<i64>() / durations.len() as i64),
         mtbf_ms: (!in_period.is_empty()).then(|| (observed - down) / in_period.len() as i64),
         decision: uptime_pct.map(|u| thresholds.decide(u)),
     }
@@ -197,30 +254,31 @@ fn timeline(h: &History, from: i64, to: i64) -> Vec<Segment> {
         (up, SegmentKind::Up),
     ]
     .into_iter()
-    .flat_map(|(spans, kind)| {
-        spans
-            .iter()
-            .map(|&(start, end)| Segment { start, end, kind })
-            .collect::<Vec<_>>()
-    })
+    .flat_map(|(spans, kind)| spans.iter().map(|&(start, end)| Segment { start, end, kind }).collect::<Vec<_>>())
     .collect();
     segs.sort_by_key(|s| s.start);
     segs
 }
 
-/// Build the report for `targets` over `[from, to)`.
-pub fn build(
-    store: &Store,
-    maint: &Maintenance,
-    targets: &[String],
-    from: i64,
-    to: i64,
-    thresholds: DecisionThresholds,
-    monthly: bool,
-) -> anyhow::Result<Report> {
+/// What a report is asked for.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub targets: Vec<String>,
+    pub from: i64,
+    pub to: i64,
+    pub thresholds: DecisionThresholds,
+    /// One row per calendar month too.
+    pub monthly: bool,
+    /// Count a target down only while this many vantages saw it down.
+    pub quorum: Option<usize>,
+}
+
+/// Build the report for the scope's targets over `[from, to)`.
+pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::Result<Report> {
+    let Scope { targets, from, to, thresholds, monthly, quorum } = scope.clone();
     let mut out = Vec::new();
-    for name in targets {
-        let h = history(store, maint, name, from, to)?;
+    for name in &targets {
+        let h = history(store, maint, name, from, to, quorum)?;
         let months = if monthly {
             let mut rows = Vec::new();
             let mut m = clock::month_start(from);
@@ -260,15 +318,17 @@ pub fn build(
         to: clock::fmt(to),
         from_ms: from,
         to_ms: to,
-        vantage: store.vantage().to_string(),
+        vantage: match quorum {
+            Some(q) => format!("quorum of {q} vantages"),
+            None => store.vantage().to_string(),
+        },
         thresholds,
         targets: out,
     })
 }
 
 fn pct(p: Option<f64>) -> String {
-    p.map(|p| format!("{p:.2}%"))
-        .unwrap_or_else(|| "n/a".into())
+    p.map(|p| format!("{p:.2}%")).unwrap_or_else(|| "n/a".into())
 }
 
 fn opt_dur(ms: Option<i64>) -> String {
@@ -277,11 +337,7 @@ fn opt_dur(ms: Option<i64>) -> String {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "Uptime report {} .. {} (vantage {})",
-            self.from, self.to, self.vantage
-        )?;
+        writeln!(f, "Uptime report {} .. {} (vantage {})", self.from, self.to, self.vantage)?;
         for t in &self.targets {
             let x = &t.figures;
             writeln!(f, "\n{}", t.name)?;

@@ -18,10 +18,7 @@ use crate::config::{Config, Kind, TargetSpec};
 pub enum How {
     Http(Box<HttpCheck>),
     Tcp(String),
-    Postgres {
-        conninfo: String,
-        password: Option<Secret>,
-    },
+    Postgres { conninfo: String, password: Option<Secret> },
     Command(Vec<String>),
 }
 
@@ -55,8 +52,7 @@ pub fn targets(file: &ConfigFile, config: &Config) -> anyhow::Result<Vec<Target>
     let mut out = Vec::new();
     for spanned in &config.targets {
         let spec = spanned.get_ref();
-        let err =
-            |m: String| file.error_at(spanned.span().start, format!("target {:?}: {m}", spec.name));
+        let err = |m: String| file.error_at(spanned.span().start, format!("target {:?}: {m}", spec.name));
         if !names.insert(spec.name.clone()) {
             return Err(err("the name is used twice".into()));
         }
@@ -66,27 +62,17 @@ pub fn targets(file: &ConfigFile, config: &Config) -> anyhow::Result<Vec<Target>
 }
 
 fn build(spec: &TargetSpec) -> Result<Target, String> {
-    let timeout = spec
-        .timeout
-        .map(|d| d.get())
-        .unwrap_or(Duration::from_secs(10));
-    let interval = spec
-        .interval
-        .map(|d| d.get())
-        .unwrap_or(Duration::from_secs(60));
+    let timeout = spec.timeout.map(|d| d.get()).unwrap_or(Duration::from_secs(10));
+    let interval = spec.interval.map(|d| d.get()).unwrap_or(Duration::from_secs(60));
     if interval < Duration::from_millis(100) {
         return Err("interval must be at least 100ms".into());
     }
-    let address = || {
-        spec.address
-            .clone()
-            .ok_or_else(|| format!("a {:?} target needs `address`", spec.kind).to_lowercase())
-    };
+    let address =
+        || spec.address.clone().ok_or_else(|| format!("a {:?} target needs `address`", spec.kind).to_lowercase());
     let how = match spec.kind {
         Kind::Http | Kind::Https => {
             let url = address()?;
-            let parsed = reqwest::Url::parse(&url)
-                .map_err(|e| format!("address {url:?} is not a URL: {e}"))?;
+            let parsed = reqwest::Url::parse(&url).map_err(|e| format!("address {url:?} is not a URL: {e}"))?;
             let resolve = match (spec.resolve, parsed.host_str()) {
                 (Some(ip), Some(host)) => vec![(host.to_string(), ip)],
                 _ => Vec::new(),
@@ -95,18 +81,12 @@ fn build(spec: &TargetSpec) -> Result<Target, String> {
             How::Http(Box::new(HttpCheck {
                 request: Request::get(url),
                 client: ClientOptions {
-                    tls: TlsOptions {
-                        ca_file: spec.cacert.clone(),
-                        insecure: spec.insecure.unwrap_or(false),
-                    },
+                    tls: TlsOptions { ca_file: spec.cacert.clone(), insecure: spec.insecure.unwrap_or(false) },
                     timeout,
                     follow_redirects: spec.follow_redirects.unwrap_or(false),
                     resolve,
                 },
-                expect_status: spec
-                    .expect_status
-                    .clone()
-                    .unwrap_or_else(StatusSet::success),
+                expect_status: spec.expect_status.clone().unwrap_or_else(StatusSet::success),
                 body_contains: spec.body_contains.clone(),
                 body_regex: spec.body_regex.as_ref().map(regex).transpose()?,
                 max_latency: spec.max_latency.map(|d| d.get()),
@@ -123,10 +103,8 @@ fn build(spec: &TargetSpec) -> Result<Target, String> {
             let conninfo = address()?;
             let password = match (&spec.password_env, &spec.password_file) {
                 (None, None) => None,
-                (env, file) => {
-                    secret::resolve("postgres password", env.as_deref(), file.as_deref(), "")
-                        .map_err(|e| format!("{e:#}"))?
-                }
+                (env, file) => secret::resolve("postgres password", env.as_deref(), file.as_deref(), "")
+                    .map_err(|e| format!("{e:#}"))?,
             };
             How::Postgres { conninfo, password }
         }
@@ -187,23 +165,11 @@ async fn run_command(argv: &[String], timeout: Duration) -> ProbeResult {
     match done {
         Ok(Ok(f)) if f.success() => ProbeResult::pass(elapsed),
         Ok(Ok(f)) => {
-            let code = f
-                .status
-                .code()
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "signal".into());
+            let code = f.status.code().map(|c| c.to_string()).unwrap_or_else(|| "signal".into());
             let tail = f.stderr_tail();
-            let out = if tail.trim().is_empty() {
-                f.stdout_text()
-            } else {
-                tail
-            };
+            let out = if tail.trim().is_empty() { f.stdout_text() } else { tail };
             let last = out.lines().last().unwrap_or("").trim().to_string();
-            ProbeResult::fail(
-                elapsed,
-                probe::Failure::Unexpected,
-                format!("exit {code}: {last}"),
-            )
+            ProbeResult::fail(elapsed, probe::Failure::Unexpected, format!("exit {code}: {last}"))
         }
         Ok(Err(e)) => ProbeResult::fail(elapsed, probe::Failure::Unreachable, format!("{e:#}")),
         Err(e) => ProbeResult::fail(elapsed, probe::Failure::Protocol, e.to_string()),

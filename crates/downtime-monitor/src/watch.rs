@@ -18,11 +18,7 @@ use crate::target::Sample;
 
 const BATCH_EVERY: Duration = Duration::from_secs(1);
 
-pub fn run(
-    setup: &Setup,
-    metrics_listen: Option<SocketAddr>,
-    stop_after: Option<Duration>,
-) -> anyhow::Result<Code> {
+pub fn run(setup: &Setup, metrics_listen: Option<SocketAddr>, stop_after: Option<Duration>) -> anyhow::Result<Code> {
     if setup.targets.is_empty() {
         return Err(standby_common::exit::error(
             Code::Usage,
@@ -30,10 +26,7 @@ pub fn run(
         ));
     }
     let _lock = setup.ctx.state()?.lock("check")?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(daemon(setup, metrics_listen, stop_after))
 }
 
@@ -45,16 +38,14 @@ async fn daemon(
     let monitor = Arc::new(setup.monitor());
     let metrics = Arc::new(Mutex::new(Metrics::default()));
     if let Some(addr) = metrics_listen {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            standby_common::exit::error(Code::Usage, format!("--metrics-listen {addr}: {e}"))
-        })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| standby_common::exit::error(Code::Usage, format!("--metrics-listen {addr}: {e}")))?;
         tracing::info!("metrics on http://{addr}/metrics");
         tokio::spawn(serve_metrics(listener, metrics.clone()));
     }
     let (tx, mut rx) = mpsc::channel::<Sample>(4096);
-    let limit = Arc::new(Semaphore::new(
-        setup.config.concurrency.unwrap_or(64).max(1),
-    ));
+    let limit = Arc::new(Semaphore::new(setup.config.concurrency.unwrap_or(64).max(1)));
     let client = standby_common::probe::http::client(&Default::default()).ok();
     let mut probes = tokio::task::JoinSet::new();
     for t in setup.targets.clone() {
@@ -103,12 +94,7 @@ async fn daemon(
     Ok(Code::Ok)
 }
 
-async fn flush(
-    monitor: &Arc<Monitor>,
-    metrics: &Arc<Mutex<Metrics>>,
-    batch: Vec<Sample>,
-    setup: &Setup,
-) {
+async fn flush(monitor: &Arc<Monitor>, metrics: &Arc<Mutex<Metrics>>, batch: Vec<Sample>, setup: &Setup) {
     let m = monitor.clone();
     match tokio::task::spawn_blocking(move || m.record(batch)).await {
         Ok(Ok((round, transitions))) => {
@@ -187,19 +173,13 @@ async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Mutex<Met
                     }
                 }
             };
-            if tokio::time::timeout(Duration::from_secs(5), read)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(5), read).await.is_err() {
                 return;
             }
             let request = String::from_utf8_lossy(&buf[..len]);
             let path = request.split_whitespace().nth(1).unwrap_or("");
             let (status, body) = if path == "/metrics" {
-                (
-                    "200 OK",
-                    metrics.lock().map(|m| m.render()).unwrap_or_default(),
-                )
+                ("200 OK", metrics.lock().map(|m| m.render()).unwrap_or_default())
             } else {
                 ("404 Not Found", "not found: try /metrics\n".to_string())
             };

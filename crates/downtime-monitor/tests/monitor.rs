@@ -23,10 +23,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let mut text = format!("[downtime-monitor]\nvantage = \"test\"\n{body}\n");
         if let Some(w) = webhook {
-            text.push_str(&format!(
-                "\n[[notify]]\nkind = \"webhook\"\nurl = \"{}\"\n",
-                w.url("/alert")
-            ));
+            text.push_str(&format!("\n[[notify]]\nkind = \"webhook\"\nurl = \"{}\"\n", w.url("/alert")));
         }
         let config = dir.path().join("standby.toml");
         std::fs::write(&config, text).unwrap();
@@ -35,13 +32,8 @@ impl Env {
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_downtime-monitor"));
-        c.arg("--config")
-            .arg(&self.config)
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"));
-        c.args(args)
-            .env_remove("STANDBY_CONFIG")
-            .env_remove("RUST_LOG");
+        c.arg("--config").arg(&self.config).arg("--state-dir").arg(self.dir.path().join("state"));
+        c.args(args).env_remove("STANDBY_CONFIG").env_remove("RUST_LOG");
         c
     }
 
@@ -58,20 +50,12 @@ impl Env {
         let out = self.run(args);
         assert!(out.status.code().is_some(), "{out:?}");
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "{e}: {}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
+            panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
         })
     }
 
     fn watch(&self, extra: &[&str]) -> Child {
-        self.cmd(&[&["watch"], extra].concat())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+        self.cmd(&[&["watch"], extra].concat()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
     }
 }
 
@@ -82,10 +66,7 @@ fn target(name: &str, url: &str, fail: u32, recover: u32, interval: &str) -> Str
 }
 
 fn now_rfc3339() -> String {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
     downtime_monitor::clock::fmt(ms)
 }
 
@@ -107,10 +88,7 @@ fn wait_exit(mut child: Child, limit: Duration) -> std::process::ExitStatus {
 fn down_after_exactly_the_threshold_recovered_after_the_threshold_one_alert_each() {
     let app = AppBackend::start("app").unwrap();
     let hook = Webhook::start(200).unwrap();
-    let env = Env::new(
-        &target("app", &app.url("/health"), 3, 2, "60s"),
-        Some(&hook),
-    );
+    let env = Env::new(&target("app", &app.url("/health"), 3, 2, "60s"), Some(&hook));
     assert_eq!(env.code(&["check"]), 0);
     app.set_healthy(false);
     assert_eq!(env.code(&["check"]), 0, "1 failure: not down yet");
@@ -120,23 +98,10 @@ fn down_after_exactly_the_threshold_recovered_after_the_threshold_one_alert_each
     assert_eq!(out.status.code(), Some(1), "3 failures: DOWN");
     assert!(String::from_utf8_lossy(&out.stdout).contains("went DOWN"));
     assert_eq!(env.code(&["check"]), 1);
-    assert_eq!(
-        hook.received().len(),
-        1,
-        "one alert for the transition, no repeats"
-    );
+    assert_eq!(hook.received().len(), 1, "one alert for the transition, no repeats");
     let down = hook.received()[0].json();
-    assert_eq!(
-        (down["kind"].as_str(), down["subject"].as_str()),
-        (Some("down"), Some("app"))
-    );
-    assert!(
-        down["message"]
-            .as_str()
-            .unwrap()
-            .contains("expected status 2xx, got 503"),
-        "{down}"
-    );
+    assert_eq!((down["kind"].as_str(), down["subject"].as_str()), (Some("down"), Some("app")));
+    assert!(down["message"].as_str().unwrap().contains("expected status 2xx, got 503"), "{down}");
 
     app.set_healthy(true);
     assert_eq!(env.code(&["check"]), 1, "1 success: still down");
@@ -161,12 +126,7 @@ fn a_second_monitor_run_exits_3_while_one_holds_the_lock() {
     let watch = env.watch(&["--stop-after", "4s"]);
     std::thread::sleep(Duration::from_millis(700));
     let out = env.run(&["check"]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("another run holds the lock"));
     assert!(wait_exit(watch, Duration::from_secs(10)).success());
     assert_eq!(env.code(&["check"]), 0, "the lock is gone with the daemon");
@@ -200,81 +160,36 @@ fn report_matches_a_scripted_outage_and_shows_unknown_time() {
     let t = &r["targets"][0];
     let secs = |k: &str| t[k].as_i64().unwrap() as f64 / 1000.0;
     assert_eq!(t["incidents"], 1, "{t}");
-    assert!(
-        (secs("downtime_ms") - 2.0).abs() <= 0.6,
-        "downtime {} s, scripted 2 s",
-        secs("downtime_ms")
-    );
-    assert!(
-        secs("unknown_ms") >= 1.4,
-        "the 2 s the monitor was off are unknown: {} s",
-        secs("unknown_ms")
-    );
+    assert!((secs("downtime_ms") - 2.0).abs() <= 0.6, "downtime {} s, scripted 2 s", secs("downtime_ms"));
+    assert!(secs("unknown_ms") >= 1.4, "the 2 s the monitor was off are unknown: {} s", secs("unknown_ms"));
     let uptime = t["uptime_pct"].as_f64().unwrap();
     assert!(uptime > 50.0 && uptime < 85.0, "{uptime}");
-    let kinds: Vec<&str> = t["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["kind"].as_str().unwrap())
-        .collect();
-    assert!(
-        kinds.contains(&"down") && kinds.contains(&"unknown") && kinds.contains(&"up"),
-        "{kinds:?}"
-    );
+    let kinds: Vec<&str> = t["timeline"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"down") && kinds.contains(&"unknown") && kinds.contains(&"up"), "{kinds:?}");
 }
 
 #[test]
 fn an_outage_inside_a_maintenance_window_is_maintenance_not_downtime() {
     let app = AppBackend::start("maint").unwrap();
     let hook = Webhook::start(200).unwrap();
-    let env = Env::new(
-        &target("app", &app.url("/health"), 1, 1, "60s"),
-        Some(&hook),
-    );
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), Some(&hook));
     assert_eq!(env.code(&["check"]), 0);
-    let added = env.run(&[
-        "maintenance",
-        "add",
-        "--target",
-        "app",
-        "--for",
-        "1h",
-        "--reason",
-        "UPS battery swap",
-    ]);
-    assert_eq!(
-        added.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    let added = env.run(&["maintenance", "add", "--target", "app", "--for", "1h", "--reason", "UPS battery swap"]);
+    assert_eq!(added.status.code(), Some(0), "{}", String::from_utf8_lossy(&added.stderr));
     app.set_healthy(false);
     for _ in 0..3 {
-        assert_eq!(
-            env.code(&["check"]),
-            0,
-            "failures in maintenance do not bring the target down"
-        );
+        assert_eq!(env.code(&["check"]), 0, "failures in maintenance do not bring the target down");
     }
     assert!(hook.received().is_empty(), "no alert during maintenance");
     let listed = String::from_utf8_lossy(&env.run(&["maintenance", "list"]).stdout).to_string();
     assert!(listed.contains("UPS battery swap"), "{listed}");
     let r = env.json(&["report", "--since", "1h", "--json"]);
     let t = &r["targets"][0];
-    assert_eq!(
-        (t["incidents"].as_i64(), t["downtime_ms"].as_i64()),
-        (Some(0), Some(0)),
-        "{t}"
-    );
+    assert_eq!((t["incidents"].as_i64(), t["downtime_ms"].as_i64()), (Some(0), Some(0)), "{t}");
     assert!(t["maintenance_ms"].as_i64().unwrap() > 0);
     assert_eq!(env.code(&["maintenance", "end", "1"]), 0);
     assert_eq!(env.code(&["maintenance", "end", "1"]), 2, "already ended");
-    assert_eq!(
-        env.code(&["check"]),
-        1,
-        "after the window, the failure counts"
-    );
+    assert_eq!(env.code(&["check"]), 1, "after the window, the failure counts");
 }
 
 #[test]
@@ -306,29 +221,10 @@ fn seed_log_history_is_imported_with_its_outages() {
         "Mon Jan 12 05:00:01 SAST 2026: VF Server DOWN\nMon Jan 12 05:05:01 SAST 2026: VF Server DOWN\nMon Jan 12 05:10:01 SAST 2026: VF Server DOWN\nMon Jan 12 16:00:01 SAST 2026: VF Server DOWN\n",
     )
     .unwrap();
-    let out = env.run(&[
-        "import",
-        "--format",
-        "seed-log",
-        log.to_str().unwrap(),
-        "--target",
-        "vf-server",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = env.run(&["import", "--format", "seed-log", log.to_str().unwrap(), "--target", "vf-server"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("imported 4 DOWN line(s) as 2 outage(s)"));
-    let r = env.json(&[
-        "report",
-        "--since",
-        "2026-01-12",
-        "--until",
-        "2026-01-13",
-        "--json",
-    ]);
+    let r = env.json(&["report", "--since", "2026-01-12", "--until", "2026-01-13", "--json"]);
     let t = &r["targets"][0];
     assert_eq!(t["name"], "vf-server");
     assert_eq!(t["incidents"], 2);
@@ -337,11 +233,7 @@ fn seed_log_history_is_imported_with_its_outages() {
     // The log spans 03:00:01..14:05:01 UTC: that is what was observed, the rest is unknown.
     assert_eq!(t["observed_ms"], (11 * 60 + 5) * 60_000);
     let bad = env.dir.path().join("bad.log");
-    std::fs::write(
-        &bad,
-        "Mon Jan 12 05:00:01 SAST 2026: VF Server DOWN\nhello\n",
-    )
-    .unwrap();
+    std::fs::write(&bad, "Mon Jan 12 05:00:01 SAST 2026: VF Server DOWN\nhello\n").unwrap();
     let out = env.run(&["import", "--format", "seed-log", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.log:2:"));
@@ -354,20 +246,13 @@ fn an_unusable_database_spools_the_samples_and_the_next_run_writes_them() {
     let db = dir.path().join("monitor.db");
     std::fs::write(&db, "this is not a database, it is garbage ".repeat(200)).unwrap();
     let env = Env::new(
-        &format!(
-            "database = \"{}\"\n{}",
-            db.display(),
-            target("app", &app.url("/health"), 1, 1, "60s")
-        ),
+        &format!("database = \"{}\"\n{}", db.display(), target("app", &app.url("/health"), 1, 1, "60s")),
         None,
     );
     let out = env.run(&["check"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("1 sample(s) kept in") && err.contains("spool"),
-        "{err}"
-    );
+    assert!(err.contains("1 sample(s) kept in") && err.contains("spool"), "{err}");
     assert_eq!(env.code(&["check"]), 1, "still broken: spooled again");
     std::fs::remove_file(&db).unwrap(); // the operator moves the broken file away
     let out = env.json(&["check", "--json"]);
@@ -381,12 +266,7 @@ fn metrics_are_served_while_watching_and_written_by_check() {
     let app = AppBackend::start("metrics").unwrap();
     let env = Env::new(&target("app", &app.url("/health"), 1, 1, "200ms"), None);
     let port = standby_e2e::ports::free_port();
-    let watch = env.watch(&[
-        "--metrics-listen",
-        &format!("127.0.0.1:{port}"),
-        "--stop-after",
-        "3s",
-    ]);
+    let watch = env.watch(&["--metrics-listen", &format!("127.0.0.1:{port}"), "--stop-after", "3s"]);
     let mut body = String::new();
     let found = standby_e2e::process::wait_until(Duration::from_secs(3), || {
         body = standby_e2e::http_client::get(&format!("http://127.0.0.1:{port}/metrics"))
@@ -396,29 +276,16 @@ fn metrics_are_served_while_watching_and_written_by_check() {
     });
     assert!(found, "{body}");
     let value = |name: &str| -> f64 {
-        body.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .unwrap()
-            .parse()
-            .unwrap()
+        body.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).unwrap().parse().unwrap()
     };
     assert!(value("standby_monitor_checks_total{target=\"app\",result=\"ok\"}") >= 1.0);
-    assert_eq!(
-        value("standby_monitor_state{target=\"app\",state=\"up\"}"),
-        1.0
-    );
+    assert_eq!(value("standby_monitor_state{target=\"app\",state=\"up\"}"), 1.0);
     assert!(body.contains("# TYPE standby_monitor_latency_seconds gauge"));
     assert!(wait_exit(watch, Duration::from_secs(10)).success());
 
     let file = env.dir.path().join("monitor.prom");
-    assert_eq!(
-        env.code(&["check", "--metrics-file", file.to_str().unwrap()]),
-        0
-    );
-    assert!(std::fs::read_to_string(&file)
-        .unwrap()
-        .contains("standby_monitor_up{target=\"app\"} 1"));
+    assert_eq!(env.code(&["check", "--metrics-file", file.to_str().unwrap()]), 0);
+    assert!(std::fs::read_to_string(&file).unwrap().contains("standby_monitor_up{target=\"app\"} 1"));
 }
 
 #[test]
@@ -429,60 +296,66 @@ fn html_and_svg_reports_draw_a_timeline() {
     app.set_healthy(false);
     assert_eq!(env.code(&["check"]), 1);
     let svg_path = env.dir.path().join("r.svg");
-    assert_eq!(
-        env.code(&[
-            "report",
-            "--since",
-            "10m",
-            "--format",
-            "svg",
-            "-o",
-            svg_path.to_str().unwrap()
-        ]),
-        0
-    );
+    assert_eq!(env.code(&["report", "--since", "10m", "--format", "svg", "-o", svg_path.to_str().unwrap()]), 0);
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     let doc = roxmltree::Document::parse(&svg).expect("valid SVG (XML)");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
-    let fills: Vec<&str> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("rect"))
-        .filter_map(|n| n.attribute("fill"))
-        .collect();
-    assert!(
-        fills.iter().any(|f| f.eq_ignore_ascii_case("#CF222E")),
-        "a down segment is drawn: {fills:?}"
-    );
-    let html = String::from_utf8_lossy(
-        &env.run(&["report", "--since", "10m", "--format", "html"])
-            .stdout,
-    )
-    .to_string();
-    assert!(
-        html.starts_with("<!doctype html>")
-            && html.contains("<svg")
-            && html.contains("<td>app</td>")
-    );
+    let fills: Vec<&str> =
+        doc.descendants().filter(|n| n.has_tag_name("rect")).filter_map(|n| n.attribute("fill")).collect();
+    assert!(fills.iter().any(|f| f.eq_ignore_ascii_case("#CF222E")), "a down segment is drawn: {fills:?}");
+    let html = String::from_utf8_lossy(&env.run(&["report", "--since", "10m", "--format", "html"]).stdout).to_string();
+    assert!(html.starts_with("<!doctype html>") && html.contains("<svg") && html.contains("<td>app</td>"));
 }
 
 #[test]
 fn bad_targets_are_config_errors_with_file_and_line() {
-    let env = Env::new(
-        "\n[[downtime-monitor.target]]\nname = \"db\"\nkind = \"postgres\"\n",
-        None,
-    );
+    let env = Env::new("\n[[downtime-monitor.target]]\nname = \"db\"\nkind = \"postgres\"\n", None);
     let out = env.run(&["check"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("standby.toml:4:") && err.contains("needs `address`"),
-        "{err}"
-    );
-    let env = Env::new(
-        "\n[[downtime-monitor.target]]\nname = \"x\"\nkind = \"ping\"\naddress = \"a\"\n",
-        None,
-    );
+    assert!(err.contains("standby.toml:4:") && err.contains("needs `address`"), "{err}");
+    let env = Env::new("\n[[downtime-monitor.target]]\nname = \"x\"\nkind = \"ping\"\naddress = \"a\"\n", None);
     let out = env.run(&["check"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("standby.toml:6:"));
+}
+
+#[test]
+fn two_vantages_share_a_postgres_history_and_a_quorum_ignores_one_monitors_own_outage() {
+    let pg = standby_e2e::start_primary().unwrap();
+    let app = AppBackend::start("shared").unwrap();
+    let dead = format!("http://127.0.0.1:{}/health", standby_e2e::ports::free_port());
+    // The office monitor's own network is broken: it cannot reach the app. The VPS can.
+    let office = Env::new(&target("app", &dead, 1, 1, "60s"), None);
+    let vps = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), None);
+    let store = pg.conninfo();
+    let run = |env: &Env, vantage: &str| env.code(&["--store", &store, "--vantage", vantage, "check"]);
+    let from = now_rfc3339();
+    for _ in 0..2 {
+        assert_eq!(run(&office, "office"), 1);
+        assert_eq!(run(&vps, "vps"), 0);
+    }
+    let report = |env: &Env, extra: &[&str]| {
+        env.json(&[&["--store", &store, "--vantage", "office", "report", "--since", &from, "--json"], extra].concat())
+    };
+    let alone = report(&office, &[]);
+    assert_eq!(alone["targets"][0]["incidents"], 1, "the office alone saw an outage");
+    let quorum = report(&office, &["--quorum", "2"]);
+    assert_eq!(quorum["targets"][0]["incidents"], 0, "one vantage is not a quorum: {}", quorum["targets"][0]);
+    assert_eq!(quorum["targets"][0]["downtime_ms"], 0);
+
+    // Now the app really goes down: both vantages see it.
+    let mut app = app;
+    app.stop();
+    let vps_dead = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), None);
+    assert_eq!(run(&vps_dead, "vps"), 1);
+    assert_eq!(run(&office, "office"), 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let quorum = report(&office, &["--quorum", "2"]);
+    let t = &quorum["targets"][0];
+    assert_eq!(t["incidents"], 1, "{t}");
+    assert!(t["downtime_ms"].as_i64().unwrap() > 0);
+    assert!(t["incident_list"][0]["cause"].as_str().unwrap().contains("vps"), "{t}");
+    let rows = pg.psql("SELECT count(DISTINCT vantage) FROM samples").unwrap();
+    assert_eq!(rows.trim(), "2");
 }

@@ -109,20 +109,13 @@ pub struct Cli {
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected K=V, got {s:?}"))?;
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("expected K=V, got {s:?}"))?;
     Ok((k.trim().to_string(), v.to_string()))
 }
 
 fn parse_resolve(s: &str) -> Result<(String, IpAddr), String> {
-    let (host, ip) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("expected HOST:IP, got {s:?}"))?;
-    let ip = ip
-        .trim_matches(['[', ']'])
-        .parse()
-        .map_err(|_| format!("{ip:?} is not an IP address"))?;
+    let (host, ip) = s.rsplit_once(':').ok_or_else(|| format!("expected HOST:IP, got {s:?}"))?;
+    let ip = ip.trim_matches(['[', ']']).parse().map_err(|_| format!("{ip:?} is not an IP address"))?;
     Ok((host.to_string(), ip))
 }
 
@@ -135,11 +128,7 @@ pub fn main() -> anyhow::Result<Code> {
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     let ctx = cli.global.start("smoke-test")?;
     let config: Config = ctx.section()?;
-    let format = cli
-        .format
-        .or(cli.global.json.then_some(Format::Json))
-        .or(config.format)
-        .unwrap_or(Format::Human);
+    let format = cli.format.or(cli.global.json.then_some(Format::Json)).or(config.format).unwrap_or(Format::Human);
     let opts = RunOptions {
         base_url: cli.base_url.clone().or(config.base_url.clone()),
         jobs: cli.jobs.or(config.jobs).unwrap_or(4),
@@ -149,11 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             .or(config.retry_delay)
             .map(HumanDuration::get)
             .unwrap_or(Duration::from_millis(500)),
-        timeout: cli
-            .timeout
-            .or(config.timeout)
-            .map(HumanDuration::get)
-            .unwrap_or(Duration::from_secs(10)),
+        timeout: cli.timeout.or(config.timeout).map(HumanDuration::get).unwrap_or(Duration::from_secs(10)),
         tls: TlsOptions {
             ca_file: cli.cacert.clone().or(config.cacert.clone()),
             insecure: cli.insecure || config.insecure.unwrap_or(false),
@@ -171,16 +156,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
     let suites = match &cli.url {
         Some(url) => vec![Suite::single(ad_hoc(&cli, url)?)],
         None if cli.suites.is_empty() => {
-            return Err(exit::error(
-                Code::Usage,
-                "no suite file given: pass SUITE.toml... or --url URL",
-            ));
+            return Err(exit::error(Code::Usage, "no suite file given: pass SUITE.toml... or --url URL"));
         }
-        None => cli
-            .suites
-            .iter()
-            .map(|p| Suite::load(p, &vars))
-            .collect::<anyhow::Result<_>>()?,
+        None => cli.suites.iter().map(|p| Suite::load(p, &vars)).collect::<anyhow::Result<_>>()?,
     };
     let report = crate::run_blocking(&suites, &opts)?;
     let code = exit_code(&report);

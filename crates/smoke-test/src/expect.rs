@@ -14,34 +14,24 @@ pub const EXCERPT_CHARS: usize = 300;
 pub fn unmet(expect: &Expect, resp: &HttpResponse) -> Vec<String> {
     let mut out = Vec::new();
     if !expect.status.contains(resp.status) {
-        out.push(format!(
-            "expected status {}, got {}",
-            expect.status, resp.status
-        ));
+        out.push(format!("expected status {}, got {}", expect.status, resp.status));
     }
     for (name, want) in &expect.headers {
         match header(resp, name) {
             Some(got) if got == *want => {}
             Some(got) => out.push(format!("expected header {name}: {want:?}, got {got:?}")),
-            None => out.push(format!(
-                "expected header {name}: {want:?}, got no such header"
-            )),
+            None => out.push(format!("expected header {name}: {want:?}, got no such header")),
         }
     }
     for (name, re) in &expect.header_regex {
         match header(resp, name) {
             Some(got) if re.is_match(&got) => {}
-            Some(got) => out.push(format!(
-                "expected header {name} to match /{re}/, got {got:?}"
-            )),
-            None => out.push(format!(
-                "expected header {name} to match /{re}/, got no such header"
-            )),
+            Some(got) => out.push(format!("expected header {name} to match /{re}/, got {got:?}")),
+            None => out.push(format!("expected header {name} to match /{re}/, got no such header")),
         }
     }
-    let needs_text = !expect.body_contains.is_empty()
-        || !expect.body_not_contains.is_empty()
-        || expect.body_regex.is_some();
+    let needs_text =
+        !expect.body_contains.is_empty() || !expect.body_not_contains.is_empty() || expect.body_regex.is_some();
     if needs_text {
         let text = resp.text();
         for needle in &expect.body_contains {
@@ -74,22 +64,14 @@ pub fn unmet(expect: &Expect, resp: &HttpResponse) -> Vec<String> {
     }
     if let Some(max) = expect.max_latency {
         if resp.latency > max {
-            out.push(format!(
-                "expected latency <= {} ms, took {} ms",
-                max.as_millis(),
-                resp.latency.as_millis()
-            ));
+            out.push(format!("expected latency <= {} ms, took {} ms", max.as_millis(), resp.latency.as_millis()));
         }
     }
     if let Some(days) = expect.cert_valid_days {
         match cert_days_left(resp) {
             Ok(left) if left >= days as i64 => {}
-            Ok(left) => out.push(format!(
-                "expected certificate valid for >= {days} days, it expires in {left} days"
-            )),
-            Err(e) => out.push(format!(
-                "expected certificate valid for >= {days} days: {e}"
-            )),
+            Ok(left) => out.push(format!("expected certificate valid for >= {days} days, it expires in {left} days")),
+            Err(e) => out.push(format!("expected certificate valid for >= {days} days: {e}")),
         }
     }
     if !out.is_empty() && resp.truncated {
@@ -101,15 +83,10 @@ pub fn unmet(expect: &Expect, resp: &HttpResponse) -> Vec<String> {
 fn json_unmet(doc: &serde_json::Value, pointer: &str, test: &JsonTest) -> Option<String> {
     let found = doc.pointer(pointer);
     match (test, found) {
-        (JsonTest::Exists(want), got) => (got.is_some() != *want).then(|| {
-            format!(
-                "expected {pointer} to {}exist",
-                if *want { "" } else { "not " }
-            )
-        }),
-        (_, None) => Some(format!(
-            "expected {pointer} to exist, got nothing at that pointer"
-        )),
+        (JsonTest::Exists(want), got) => {
+            (got.is_some() != *want).then(|| format!("expected {pointer} to {}exist", if *want { "" } else { "not " }))
+        }
+        (_, None) => Some(format!("expected {pointer} to exist, got nothing at that pointer")),
         (JsonTest::Equals(want), Some(got)) => {
             (!json_equal(want, got)).then(|| format!("expected {pointer} == {want}, got {got}"))
         }
@@ -137,36 +114,23 @@ fn json_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 }
 
 fn header(resp: &HttpResponse, name: &str) -> Option<String> {
-    let values: Vec<String> = resp
-        .headers
-        .get_all(name)
-        .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .collect();
+    let values: Vec<String> =
+        resp.headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
     (!values.is_empty()).then(|| values.join(", "))
 }
 
 /// Days until the server's certificate expires (negative when expired).
 fn cert_days_left(resp: &HttpResponse) -> Result<i64, String> {
-    let der = resp
-        .peer_certificate
-        .as_ref()
-        .ok_or("no TLS certificate (not HTTPS?)")?;
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("unreadable certificate: {e}"))?;
+    let der = resp.peer_certificate.as_ref().ok_or("no TLS certificate (not HTTPS?)")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("unreadable certificate: {e}"))?;
     let not_after = cert.validity().not_after.timestamp();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     Ok((not_after - now).div_euclid(86_400))
 }
 
 /// Take the check's captures from the answer; a capture that finds nothing is an error.
-pub fn captures(
-    list: &[(String, CaptureFrom)],
-    resp: &HttpResponse,
-) -> Result<BTreeMap<String, String>, String> {
+pub fn captures(list: &[(String, CaptureFrom)], resp: &HttpResponse) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     let doc = || serde_json::from_slice::<serde_json::Value>(&resp.body).ok();
     for (name, from) in list {
@@ -178,21 +142,13 @@ pub fn captures(
                     other => other.to_string(),
                 })
             }),
-            CaptureFrom::Regex(re) => re
-                .captures(&resp.text())
-                .and_then(|c| c.get(1))
-                .map(|m| m.as_str().to_string()),
+            CaptureFrom::Regex(re) => re.captures(&resp.text()).and_then(|c| c.get(1)).map(|m| m.as_str().to_string()),
         };
         match value {
             Some(v) => {
                 out.insert(name.clone(), v);
             }
-            None => {
-                return Err(format!(
-                    "capture {name}: nothing found in the answer ({})",
-                    describe(from)
-                ))
-            }
+            None => return Err(format!("capture {name}: nothing found in the answer ({})", describe(from))),
         }
     }
     Ok(out)

@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use standby_common::exit::{self, Code};
-use standby_common::probe::http::{
-    self, ClientOptions, FetchError, HttpResponse, Request, TlsOptions,
-};
+use standby_common::probe::http::{self, ClientOptions, FetchError, HttpResponse, Request, TlsOptions};
 use standby_common::probe::Failure;
 use standby_common::retry::Backoff;
 use tokio::sync::{watch, Semaphore};
@@ -64,10 +62,7 @@ type Slot = watch::Receiver<Option<Arc<Outcome>>>;
 
 /// Run suites from synchronous code (blue-green-deploy, tests).
 pub fn run_blocking(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(run(suites, opts))
 }
 
@@ -75,11 +70,7 @@ pub fn run_blocking(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Repor
 /// a `path` check, an unreadable CA file): then no request was sent.
 pub async fn run(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> {
     for suite in suites {
-        if let Some(c) = suite
-            .checks
-            .iter()
-            .find(|c| matches!(c.target, Target::Path(_)))
-        {
+        if let Some(c) = suite.checks.iter().find(|c| matches!(c.target, Target::Path(_))) {
             if opts.base_url.is_none() && suite.base_url.is_none() {
                 return Err(exit::error(
                     Code::Usage,
@@ -99,10 +90,7 @@ pub async fn run(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> 
         follow_redirects: follow,
         resolve: opts.resolve.clone(),
     };
-    let clients = Arc::new([
-        http::client(&client_opts(false))?,
-        http::client(&client_opts(true))?,
-    ]);
+    let clients = Arc::new([http::client(&client_opts(false))?, http::client(&client_opts(true))?]);
     let limit = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -112,11 +100,7 @@ pub async fn run(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> 
         let mut slots: Vec<Slot> = Vec::new();
         for check in &suite.checks {
             let (tx, rx) = watch::channel(None);
-            let deps: Vec<(usize, Slot)> = check
-                .depends_on
-                .iter()
-                .map(|&i| (i, slots[i].clone()))
-                .collect();
+            let deps: Vec<(usize, Slot)> = check.depends_on.iter().map(|&i| (i, slots[i].clone())).collect();
             slots.push(rx);
             let job = Job {
                 order,
@@ -127,11 +111,7 @@ pub async fn run(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> 
                 clients: clients.clone(),
                 limit: limit.clone(),
                 opts: opts.clone(),
-                dep_names: check
-                    .depends_on
-                    .iter()
-                    .map(|&i| suite.checks[i].name.clone())
-                    .collect(),
+                dep_names: check.depends_on.iter().map(|&i| suite.checks[i].name.clone()).collect(),
             };
             order += 1;
             tasks.spawn(async move {
@@ -170,16 +150,9 @@ impl Job {
                 Err(_) => Arc::new(Outcome::default()),
             };
             if !outcome.ok {
-                let why =
-                    format!("skipped: check {dep_name:?}, whose captures this check uses, failed");
+                let why = format!("skipped: check {dep_name:?}, whose captures this check uses, failed");
                 return (
-                    self.result_without_answer(
-                        "(not sent)".into(),
-                        0,
-                        None,
-                        vec![why],
-                        Duration::ZERO,
-                    ),
+                    self.result_without_answer("(not sent)".into(), 0, None, vec![why], Duration::ZERO),
                     Outcome::default(),
                 );
             }
@@ -189,16 +162,9 @@ impl Job {
         let wanted = self.check.expect.render(&vars);
         let retries = self.check.retries.unwrap_or(self.opts.retries);
         let delay = self.check.retry_delay.unwrap_or(self.opts.retry_delay);
-        let backoff = Backoff {
-            attempts: retries + 1,
-            base: delay,
-            max: delay.saturating_mul(8),
-        };
+        let backoff = Backoff { attempts: retries + 1, base: delay, max: delay.saturating_mul(8) };
         let timeout = self.check.timeout.unwrap_or(self.opts.timeout);
-        let follow = self
-            .check
-            .follow_redirects
-            .unwrap_or(self.opts.follow_redirects);
+        let follow = self.check.follow_redirects.unwrap_or(self.opts.follow_redirects);
         let client = &self.clients[usize::from(follow)];
         let mut attempt = 0;
         loop {
@@ -220,11 +186,9 @@ impl Job {
     fn request(&self, vars: &BTreeMap<String, String>) -> Request {
         let url = match &self.check.target {
             Target::Url(t) => t.render(vars),
-            Target::Path(t) => format!(
-                "{}{}",
-                self.base.as_deref().unwrap_or("").trim_end_matches('/'),
-                t.render(vars)
-            ),
+            Target::Path(t) => {
+                format!("{}{}", self.base.as_deref().unwrap_or("").trim_end_matches('/'), t.render(vars))
+            }
         };
         let body = self.check.body.as_ref().map(|b| match b {
             Body::Text(t) => t.render(vars).into_bytes(),
@@ -233,12 +197,7 @@ impl Job {
         Request {
             method: self.check.method.clone(),
             url,
-            headers: self
-                .check
-                .headers
-                .iter()
-                .map(|(k, t)| (k.clone(), t.render(vars)))
-                .collect(),
+            headers: self.check.headers.iter().map(|(k, t)| (k.clone(), t.render(vars))).collect(),
             body,
         }
     }
@@ -325,11 +284,7 @@ fn render_json(value: &serde_json::Value, vars: &BTreeMap<String, String>) -> se
             Err(_) => Value::String(s.clone()),
         },
         Value::Array(items) => Value::Array(items.iter().map(|v| render_json(v, vars)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), render_json(v, vars)))
-                .collect(),
-        ),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), render_json(v, vars))).collect()),
         other => other.clone(),
     }
 }

@@ -257,44 +257,36 @@ impl Suite {
             if !names.insert(c.name.clone()) {
                 return Err(err(format!("check name {:?} is used twice", c.name)));
             }
-            let check =
-                compile(c, &spec.defaults).map_err(|m| err(format!("check {:?}: {m}", c.name)))?;
+            let check = compile(c, &spec.defaults).map_err(|m| err(format!("check {:?}: {m}", c.name)))?;
             let mut depends_on = BTreeSet::new();
             for name in check_vars(&check) {
                 if let Some(&by) = defined.get(&name) {
                     depends_on.insert(by);
                 } else if !vars.contains_key(&name) {
-                    let later = spec.checks[index..]
-                        .iter()
-                        .any(|s| s.get_ref().capture.contains_key(&name));
+                    let later = spec.checks[index..].iter().any(|s| s.get_ref().capture.contains_key(&name));
                     let known = vars.keys().chain(defined.keys()).map(String::as_str);
                     let hint = match (later, suggest(&name, known)) {
-                        (true, _) => " (it is captured by a later check: captures are used after the check that defines them)".to_string(),
+                        (true, _) => {
+                            " (it is captured by a later check: captures are used after the check that defines them)"
+                                .to_string()
+                        }
                         (false, Some(s)) => format!("; did you mean {{{{{s}}}}}?"),
-                        (false, None) => "; define it in [vars], with --var, or capture it in an earlier check".to_string(),
+                        (false, None) => {
+                            "; define it in [vars], with --var, or capture it in an earlier check".to_string()
+                        }
                     };
-                    return Err(err(format!(
-                        "check {:?}: unknown variable {{{{{name}}}}}{hint}",
-                        c.name
-                    )));
+                    return Err(err(format!("check {:?}: unknown variable {{{{{name}}}}}{hint}", c.name)));
                 }
             }
             for var in check_env_vars(&check) {
                 if std::env::var_os(&var).is_none() {
-                    return Err(err(format!(
-                        "check {:?}: environment variable {var} is not set",
-                        c.name
-                    )));
+                    return Err(err(format!("check {:?}: environment variable {var} is not set", c.name)));
                 }
             }
             for (name, _) in &check.captures {
                 defined.insert(name.clone(), index);
             }
-            checks.push(Check {
-                line: standby_common::config::line_col(&file.text, at).0,
-                depends_on,
-                ..check
-            });
+            checks.push(Check { line: standby_common::config::line_col(&file.text, at).0, depends_on, ..check });
         }
         if checks.is_empty() {
             return Err(file.error_at(0, "no [[check]] in this suite: expected at least one"));
@@ -309,12 +301,7 @@ impl Suite {
 
     /// A suite of one check, for the ad-hoc `--url` form.
     pub fn single(check: Check) -> Suite {
-        Suite {
-            path: PathBuf::from("(command line)"),
-            base_url: None,
-            vars: BTreeMap::new(),
-            checks: vec![check],
-        }
+        Suite { path: PathBuf::from("(command line)"), base_url: None, vars: BTreeMap::new(), checks: vec![check] }
     }
 
     /// The file name shown in reports.
@@ -352,11 +339,7 @@ impl Check {
         if let Some(Body::Text(t)) = &self.body {
             all.push(t.clone());
         }
-        all.extend(
-            self.expect
-                .strings()
-                .filter_map(|s| Template::parse(s).ok()),
-        );
+        all.extend(self.expect.strings().filter_map(|s| Template::parse(s).ok()));
         all
     }
 }
@@ -368,28 +351,16 @@ impl Expect {
             JsonTest::Equals(serde_json::Value::String(s)) => Some(s),
             _ => None,
         });
-        self.body_contains
-            .iter()
-            .chain(&self.body_not_contains)
-            .chain(self.headers.iter().map(|(_, v)| v))
-            .chain(json)
+        self.body_contains.iter().chain(&self.body_not_contains).chain(self.headers.iter().map(|(_, v)| v)).chain(json)
     }
 
     /// A copy with `{{placeholders}}` in its strings filled in.
     pub fn render(&self, vars: &BTreeMap<String, String>) -> Expect {
-        let fill = |s: &String| {
-            Template::parse(s)
-                .map(|t| t.render(vars))
-                .unwrap_or_else(|_| s.clone())
-        };
+        let fill = |s: &String| Template::parse(s).map(|t| t.render(vars)).unwrap_or_else(|_| s.clone());
         let mut out = self.clone();
         out.body_contains = self.body_contains.iter().map(fill).collect();
         out.body_not_contains = self.body_not_contains.iter().map(fill).collect();
-        out.headers = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), fill(v)))
-            .collect();
+        out.headers = self.headers.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
         for (_, test) in &mut out.json {
             if let JsonTest::Equals(serde_json::Value::String(s)) = test {
                 *s = fill(s);
@@ -400,11 +371,7 @@ impl Expect {
 }
 
 fn check_vars(check: &Check) -> BTreeSet<String> {
-    let mut vars: BTreeSet<String> = check
-        .templates()
-        .iter()
-        .flat_map(|t| t.vars().map(String::from))
-        .collect();
+    let mut vars: BTreeSet<String> = check.templates().iter().flat_map(|t| t.vars().map(String::from)).collect();
     if let Some(Body::Json(v)) = &check.body {
         json_templates(v, &mut |t| vars.extend(t.vars().map(String::from)));
     }
@@ -412,11 +379,7 @@ fn check_vars(check: &Check) -> BTreeSet<String> {
 }
 
 fn check_env_vars(check: &Check) -> BTreeSet<String> {
-    let mut vars: BTreeSet<String> = check
-        .templates()
-        .iter()
-        .flat_map(|t| t.env_vars().map(String::from))
-        .collect();
+    let mut vars: BTreeSet<String> = check.templates().iter().flat_map(|t| t.env_vars().map(String::from)).collect();
     if let Some(Body::Json(v)) = &check.body {
         json_templates(v, &mut |t| vars.extend(t.env_vars().map(String::from)));
     }
@@ -454,7 +417,9 @@ fn pointer(what: &str, p: &str) -> Result<String, String> {
     if p.is_empty() || p.starts_with('/') {
         Ok(p.to_string())
     } else {
-        Err(format!("invalid JSON pointer {p:?} in {what}: expected \"\" or a path starting with '/', e.g. \"/data/0/id\""))
+        Err(format!(
+            "invalid JSON pointer {p:?} in {what}: expected \"\" or a path starting with '/', e.g. \"/data/0/id\""
+        ))
     }
 }
 
@@ -464,27 +429,16 @@ fn to_json(value: &toml::Value) -> Result<serde_json::Value, String> {
 
 fn compile(c: &CheckSpec, d: &DefaultsSpec) -> Result<Check, String> {
     let method = c.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-    let method = reqwest::Method::from_bytes(method.as_bytes())
-        .map_err(|_| format!("invalid method {method:?}"))?;
+    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| format!("invalid method {method:?}"))?;
     let target = match (&c.url, &c.path) {
         (Some(u), None) => Target::Url(Template::parse(u)?),
         (None, Some(p)) if p.starts_with('/') => Target::Path(Template::parse(p)?),
         (None, Some(p)) => return Err(format!("path {p:?} must start with '/'")),
-        _ => {
-            return Err(
-                "needs exactly one of `url` (absolute) or `path` (joined to --base-url)".into(),
-            )
-        }
+        _ => return Err("needs exactly one of `url` (absolute) or `path` (joined to --base-url)".into()),
     };
     let mut headers = Vec::new();
-    for (k, v) in d
-        .headers
-        .iter()
-        .filter(|(k, _)| !c.headers.contains_key(*k))
-        .chain(&c.headers)
-    {
-        reqwest::header::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("invalid header name {k:?}"))?;
+    for (k, v) in d.headers.iter().filter(|(k, _)| !c.headers.contains_key(*k)).chain(&c.headers) {
+        reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name {k:?}"))?;
         headers.push((k.clone(), Template::parse(v)?));
     }
     let body = match (&c.body, &c.json) {
@@ -493,10 +447,7 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec) -> Result<Check, String> {
         (None, Some(j)) => {
             let value = to_json(j)?;
             validate_json_templates(&value)?;
-            if !headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            {
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
                 headers.push(("content-type".into(), Template::parse("application/json")?));
             }
             Some(Body::Json(value))
@@ -508,10 +459,7 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec) -> Result<Check, String> {
     for j in &e.json {
         let p = pointer("expect.json", &j.pointer)?;
         let tests: Vec<JsonTest> = [
-            j.equals
-                .as_ref()
-                .map(|v| to_json(v).map(JsonTest::Equals))
-                .transpose()?,
+            j.equals.as_ref().map(|v| to_json(v).map(JsonTest::Equals)).transpose()?,
             j.exists.map(JsonTest::Exists),
             j.gt.map(|n| JsonTest::Compare(Compare::Gt, n)),
             j.gte.map(|n| JsonTest::Compare(Compare::Gte, n)),
@@ -522,45 +470,21 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec) -> Result<Check, String> {
         .flatten()
         .collect();
         if tests.is_empty() {
-            return Err(format!(
-                "expect.json {:?} needs one of equals, exists, gt, gte, lt, lte",
-                j.pointer
-            ));
+            return Err(format!("expect.json {:?} needs one of equals, exists, gt, gte, lt, lte", j.pointer));
         }
         json.extend(tests.into_iter().map(|t| (p.clone(), t)));
     }
     let expect = Expect {
         status: e.status.clone().unwrap_or_else(StatusSet::success),
-        headers: e
-            .headers
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-            .collect(),
+        headers: e.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
         header_regex: e
             .header_regex
             .iter()
-            .map(|(k, v)| {
-                Ok((
-                    k.to_ascii_lowercase(),
-                    regex(&format!("expect.header-regex.{k}"), v)?,
-                ))
-            })
+            .map(|(k, v)| Ok((k.to_ascii_lowercase(), regex(&format!("expect.header-regex.{k}"), v)?)))
             .collect::<Result<_, String>>()?,
-        body_contains: e
-            .body_contains
-            .clone()
-            .map(OneOrMany::into_vec)
-            .unwrap_or_default(),
-        body_not_contains: e
-            .body_not_contains
-            .clone()
-            .map(OneOrMany::into_vec)
-            .unwrap_or_default(),
-        body_regex: e
-            .body_regex
-            .as_deref()
-            .map(|r| regex("expect.body-regex", r))
-            .transpose()?,
+        body_contains: e.body_contains.clone().map(OneOrMany::into_vec).unwrap_or_default(),
+        body_not_contains: e.body_not_contains.clone().map(OneOrMany::into_vec).unwrap_or_default(),
+        body_regex: e.body_regex.as_deref().map(|r| regex("expect.body-regex", r)).transpose()?,
         json,
         max_latency: e.max_latency.map(HumanDuration::get),
         cert_valid_days: e.cert_valid_days,
@@ -570,25 +494,18 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec) -> Result<Check, String> {
     }
     let mut captures = Vec::new();
     for (name, spec) in &c.capture {
-        Template::parse(&format!("{{{{{name}}}}}"))
-            .map_err(|_| format!("invalid capture name {name:?}"))?;
+        Template::parse(&format!("{{{{{name}}}}}")).map_err(|_| format!("invalid capture name {name:?}"))?;
         let from = match (&spec.json, &spec.header, &spec.regex) {
             (Some(p), None, None) => CaptureFrom::Json(pointer(&format!("capture.{name}"), p)?),
             (None, Some(h), None) => CaptureFrom::Header(h.to_ascii_lowercase()),
             (None, None, Some(r)) => {
                 let re = regex(&format!("capture.{name}"), r)?;
                 if re.captures_len() < 2 {
-                    return Err(format!(
-                        "capture.{name}: the regex needs a group, e.g. \"id=(\\\\d+)\""
-                    ));
+                    return Err(format!("capture.{name}: the regex needs a group, e.g. \"id=(\\\\d+)\""));
                 }
                 CaptureFrom::Regex(re)
             }
-            _ => {
-                return Err(format!(
-                    "capture.{name} needs exactly one of json, header, regex"
-                ))
-            }
+            _ => return Err(format!("capture.{name} needs exactly one of json, header, regex")),
         };
         captures.push((name.clone(), from));
     }

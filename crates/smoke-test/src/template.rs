@@ -28,19 +28,18 @@ impl Template {
                 pieces.push(Piece::Text(rest[..open].to_string()));
             }
             let after = &rest[open + 2..];
-            let close = after
-                .find("}}")
-                .ok_or_else(|| format!("unclosed `{{{{` in {text:?}: expected `{{{{name}}}}`"))?;
+            let close =
+                after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in {text:?}: expected `{{{{name}}}}`"))?;
             let name = after[..close].trim();
-            let valid = |n: &str| {
-                !n.is_empty()
-                    && n.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            };
+            let valid = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             match name.strip_prefix("env.") {
                 Some(var) if valid(var) => pieces.push(Piece::Env(var.to_string())),
                 None if valid(name) => pieces.push(Piece::Var(name.to_string())),
-                _ => return Err(format!("invalid placeholder `{{{{{name}}}}}`: expected `{{{{name}}}}` or `{{{{env.NAME}}}}`")),
+                _ => {
+                    return Err(format!(
+                        "invalid placeholder `{{{{{name}}}}}`: expected `{{{{name}}}}` or `{{{{env.NAME}}}}`"
+                    ))
+                }
             }
             rest = &after[close + 2..];
         }
@@ -88,30 +87,17 @@ mod tests {
     fn renders_vars_and_env() {
         std::env::set_var("SMOKE_TEMPLATE_TEST", "e");
         let t = Template::parse("/u/{{ user }}?t={{token}}&e={{env.SMOKE_TEMPLATE_TEST}}").unwrap();
-        let vars = BTreeMap::from([
-            ("user".to_string(), "ann".to_string()),
-            ("token".to_string(), "x1".to_string()),
-        ]);
+        let vars = BTreeMap::from([("user".to_string(), "ann".to_string()), ("token".to_string(), "x1".to_string())]);
         assert_eq!(t.render(&vars), "/u/ann?t=x1&e=e");
         assert_eq!(t.vars().collect::<Vec<_>>(), vec!["user", "token"]);
-        assert_eq!(
-            t.env_vars().collect::<Vec<_>>(),
-            vec!["SMOKE_TEMPLATE_TEST"]
-        );
+        assert_eq!(t.env_vars().collect::<Vec<_>>(), vec!["SMOKE_TEMPLATE_TEST"]);
     }
 
     #[test]
     fn malformed_placeholders_are_errors() {
         assert!(Template::parse("{{user").unwrap_err().contains("unclosed"));
-        assert!(Template::parse("{{}}")
-            .unwrap_err()
-            .contains("invalid placeholder"));
-        assert!(Template::parse("{{a b}}")
-            .unwrap_err()
-            .contains("invalid placeholder"));
-        assert_eq!(
-            Template::parse("plain").unwrap().render(&BTreeMap::new()),
-            "plain"
-        );
+        assert!(Template::parse("{{}}").unwrap_err().contains("invalid placeholder"));
+        assert!(Template::parse("{{a b}}").unwrap_err().contains("invalid placeholder"));
+        assert_eq!(Template::parse("plain").unwrap().render(&BTreeMap::new()), "plain");
     }
 }

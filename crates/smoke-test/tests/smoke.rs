@@ -26,26 +26,18 @@ const SITE_CONFIG: &str = r#"
 
 /// nginx with the files the suites below expect.
 fn site() -> Nginx {
-    let nginx = Nginx::start(NginxOptions {
-        extra_server_config: SITE_CONFIG.into(),
-        ..Default::default()
-    })
-    .expect("nginx starts");
+    let nginx = Nginx::start(NginxOptions { extra_server_config: SITE_CONFIG.into(), ..Default::default() })
+        .expect("nginx starts");
     nginx
-        .write_file("api/status.json", br#"{"status":"ok","version":"1.4.2","workers":3,"db":{"primary":true},"token":"t0k3n"}"#)
+        .write_file(
+            "api/status.json",
+            br#"{"status":"ok","version":"1.4.2","workers":3,"db":{"primary":true},"token":"t0k3n"}"#,
+        )
         .unwrap();
-    nginx
-        .write_file("items/t0k3n.json", br#"{"id":7}"#)
-        .unwrap();
-    let big: Vec<u8> = b"a"
-        .repeat(5 * 1024 * 1024)
-        .into_iter()
-        .chain(*b"zzz-end")
-        .collect();
+    nginx.write_file("items/t0k3n.json", br#"{"id":7}"#).unwrap();
+    let big: Vec<u8> = b"a".repeat(5 * 1024 * 1024).into_iter().chain(*b"zzz-end").collect();
     nginx.write_file("big.txt", &big).unwrap();
-    nginx
-        .write_file("blob.bin", &[0xff, 0xfe, 0x00, 0x81, 0x80])
-        .unwrap();
+    nginx.write_file("blob.bin", &[0xff, 0xfe, 0x00, 0x81, 0x80]).unwrap();
     nginx
 }
 
@@ -58,20 +50,12 @@ fn suite_vars(text: &str, vars: &BTreeMap<String, String>) -> anyhow::Result<Sui
 }
 
 fn run(suite: &Suite, base: &str) -> Report {
-    let opts = RunOptions {
-        base_url: Some(base.into()),
-        timeout: Duration::from_secs(5),
-        ..Default::default()
-    };
+    let opts = RunOptions { base_url: Some(base.into()), timeout: Duration::from_secs(5), ..Default::default() };
     run_blocking(std::slice::from_ref(suite), &opts).expect("run")
 }
 
 fn by_name<'r>(report: &'r Report, name: &str) -> &'r smoke_test::report::CheckResult {
-    report
-        .checks
-        .iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no check {name}"))
+    report.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no check {name}"))
 }
 
 fn assert_pass(report: &Report, name: &str) {
@@ -191,31 +175,16 @@ expect = { max-latency = "5s" }
         assert_pass(&report, name);
     }
     assert_fail(&report, "status wrong", "expected status 2xx, got 404");
-    assert_fail(
-        &report,
-        "body contains wrong",
-        "expected body to contain \"goodbye\"",
-    );
+    assert_fail(&report, "body contains wrong", "expected body to contain \"goodbye\"");
     assert_fail(&report, "body regex wrong", "expected body to match");
-    assert_fail(
-        &report,
-        "header wrong",
-        "expected header x-version: \"41\", got \"42\"",
-    );
+    assert_fail(&report, "header wrong", "expected header x-version: \"41\", got \"42\"");
     assert_fail(&report, "header missing", "got no such header");
     assert_fail(&report, "json wrong value", "expected /workers > 5, got 3");
-    assert_fail(
-        &report,
-        "json missing pointer",
-        "expected /replicas/0 to exist",
-    );
+    assert_fail(&report, "json missing pointer", "expected /replicas/0 to exist");
     assert_fail(&report, "json not json", "invalid JSON");
     let wrong = by_name(&report, "status wrong");
     assert_eq!(wrong.status, Some(404));
-    assert!(
-        wrong.body_excerpt.as_deref().unwrap_or("").contains("404"),
-        "body excerpt shows what came back"
-    );
+    assert!(wrong.body_excerpt.as_deref().unwrap_or("").contains("404"), "body excerpt shows what came back");
     assert_eq!((report.passed, report.failed), (9, 8));
     assert_eq!(smoke_test::exit_code(&report), Code::Failed);
 }
@@ -274,30 +243,18 @@ path = "/{{nothing}}"
     );
     assert_pass(&report, "get token");
     assert_pass(&report, "use token");
-    assert!(by_name(&report, "use token")
-        .url
-        .ends_with("/items/t0k3n.json"));
-    assert_fail(
-        &report,
-        "regex capture missing",
-        "capture nothing: nothing found",
-    );
+    assert!(by_name(&report, "use token").url.ends_with("/items/t0k3n.json"));
+    assert_fail(&report, "regex capture missing", "capture nothing: nothing found");
     assert_fail(&report, "depends on failed capture", "skipped");
 }
 
 #[test]
 fn independent_checks_run_concurrently_up_to_jobs() {
     let app = AppBackend::start("conc").unwrap();
-    let text: String = (0..6)
-        .map(|i| format!("[[check]]\nname = \"slow {i}\"\npath = \"/slow?ms=300\"\n"))
-        .collect();
+    let text: String = (0..6).map(|i| format!("[[check]]\nname = \"slow {i}\"\npath = \"/slow?ms=300\"\n")).collect();
     let s = suite(&text);
     let timed = |jobs| {
-        let opts = RunOptions {
-            base_url: Some(app.url("")),
-            jobs,
-            ..Default::default()
-        };
+        let opts = RunOptions { base_url: Some(app.url("")), jobs, ..Default::default() };
         let start = Instant::now();
         let report = run_blocking(std::slice::from_ref(&s), &opts).unwrap();
         assert!(report.ok);
@@ -313,9 +270,7 @@ fn independent_checks_run_concurrently_up_to_jobs() {
 fn retries_until_the_app_is_healthy() {
     let app = AppBackend::start("warming").unwrap();
     app.set_healthy(false);
-    let s = suite(
-        "[[check]]\nname = \"health\"\npath = \"/health\"\nretries = 20\nretry-delay = \"50ms\"\n",
-    );
+    let s = suite("[[check]]\nname = \"health\"\npath = \"/health\"\nretries = 20\nretry-delay = \"50ms\"\n");
     let base = app.url("");
     let flip = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
@@ -357,25 +312,13 @@ timeout = "500ms"
     );
     let start = Instant::now();
     let report = run(&suite(&text), &nginx.url(""));
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "bounded by the timeouts"
-    );
+    assert!(start.elapsed() < Duration::from_secs(5), "bounded by the timeouts");
     assert_fail(&report, "huge body", "longer than the read limit");
     let binary = by_name(&report, "binary body");
     assert_eq!(binary.body_excerpt.as_deref(), Some("(5 bytes, not UTF-8)"));
     let looped = by_name(&report, "redirect loop");
-    assert_eq!(
-        looped.failure,
-        Some(Failure::Protocol),
-        "{:?}",
-        looped.failures
-    );
-    assert!(
-        looped.failures[0].contains("redirect"),
-        "{:?}",
-        looped.failures
-    );
+    assert_eq!(looped.failure, Some(Failure::Protocol), "{:?}", looped.failures);
+    assert!(looped.failures[0].contains("redirect"), "{:?}", looped.failures);
     let silent_check = by_name(&report, "never answers");
     assert_eq!(silent_check.failure, Some(Failure::Timeout));
     drop(silent);
@@ -385,11 +328,7 @@ timeout = "500ms"
 fn tls_certificate_validity_and_verification() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = standby_e2e::tls::self_signed(dir.path(), "localhost", 3).unwrap();
-    let nginx = Nginx::start(NginxOptions {
-        tls: Some((cert.clone(), key)),
-        ..Default::default()
-    })
-    .unwrap();
+    let nginx = Nginx::start(NginxOptions { tls: Some((cert.clone(), key)), ..Default::default() }).unwrap();
     let base = format!("https://localhost:{}", nginx.port);
     let s = suite(
         r#"
@@ -405,31 +344,17 @@ expect = { cert-valid-days = 30 }
     );
     let opts = |ca: Option<PathBuf>, insecure| RunOptions {
         base_url: Some(base.clone()),
-        tls: standby_common::probe::TlsOptions {
-            ca_file: ca,
-            insecure,
-        },
+        tls: standby_common::probe::TlsOptions { ca_file: ca, insecure },
         resolve: vec![("localhost".into(), "127.0.0.1".parse().unwrap())],
         ..Default::default()
     };
     // Verified by default: a self-signed certificate fails as a TLS failure.
     let untrusted = run_blocking(std::slice::from_ref(&s), &opts(None, false)).unwrap();
-    assert!(
-        untrusted
-            .checks
-            .iter()
-            .all(|c| c.failure == Some(Failure::Tls)),
-        "{:?}",
-        untrusted.checks
-    );
+    assert!(untrusted.checks.iter().all(|c| c.failure == Some(Failure::Tls)), "{:?}", untrusted.checks);
     // Trusted through --cacert: the validity expectation decides.
     let trusted = run_blocking(std::slice::from_ref(&s), &opts(Some(cert), false)).unwrap();
     assert_pass(&trusted, "valid for 2 days");
-    assert_fail(
-        &trusted,
-        "valid for 30 days",
-        "expected certificate valid for >= 30 days, it expires in",
-    );
+    assert_fail(&trusted, "valid for 30 days", "expected certificate valid for >= 30 days, it expires in");
     // --insecure skips verification but the certificate is still read.
     let insecure = run_blocking(std::slice::from_ref(&s), &opts(None, true)).unwrap();
     assert_pass(&insecure, "valid for 2 days");
@@ -451,15 +376,10 @@ fn invalid_suites_are_rejected_with_file_line_before_anything_is_sent() {
         ("[vars]\nx = \"1\"\n", "no [[check]] in this suite"),
     ];
     for (text, expected) in cases {
-        let err = suite_vars(text, &BTreeMap::new())
-            .map(|s| run(&s, &base))
-            .unwrap_err();
+        let err = suite_vars(text, &BTreeMap::new()).map(|s| run(&s, &base)).unwrap_err();
         assert_eq!(code_of(&err), Code::Usage, "{text}");
         let msg = format!("{err:#}");
-        assert!(
-            msg.contains(expected),
-            "for suite\n{text}\nexpected {expected:?} in {msg:?}"
-        );
+        assert!(msg.contains(expected), "for suite\n{text}\nexpected {expected:?} in {msg:?}");
     }
     assert_eq!(app.hits(), 0, "no request was sent for an invalid suite");
 }
@@ -482,58 +402,30 @@ const TWO_CHECKS: &str = "[[check]]\nname = \"home\"\npath = \"/\"\nexpect = { b
 fn binary_exit_codes_and_report_formats() {
     let nginx = site();
     let dir = tempfile::tempdir().unwrap();
-    let good = write(
-        dir.path(),
-        "good.toml",
-        "[[check]]\nname = \"home\"\npath = \"/\"\n",
-    );
+    let good = write(dir.path(), "good.toml", "[[check]]\nname = \"home\"\npath = \"/\"\n");
     let mixed = write(dir.path(), "mixed.toml", TWO_CHECKS);
-    let bad = write(
-        dir.path(),
-        "bad.toml",
-        "[[check]]\nname = \"x\"\npath = \"/\"\ntimeout = \"soon\"\n",
-    );
+    let bad = write(dir.path(), "bad.toml", "[[check]]\nname = \"x\"\npath = \"/\"\ntimeout = \"soon\"\n");
     let base = nginx.url("");
     let status = |args: &[&str]| smoke_bin().args(args).output().unwrap();
 
     let ok = status(&[good.to_str().unwrap(), "--base-url", &base]);
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("1 passed, 0 failed"));
     let quiet = status(&[good.to_str().unwrap(), "--base-url", &base, "-q"]);
-    assert_eq!(
-        (quiet.status.code(), quiet.stdout.len()),
-        (Some(0), 0),
-        "silent on success with -q"
-    );
+    assert_eq!((quiet.status.code(), quiet.stdout.len()), (Some(0), 0), "silent on success with -q");
 
     let failed = status(&[mixed.to_str().unwrap(), "--base-url", &base]);
     assert_eq!(failed.status.code(), Some(1));
     let out = String::from_utf8_lossy(&failed.stdout);
-    assert!(
-        out.contains("FAIL gone") && out.contains("expected status 2xx, got 404"),
-        "{out}"
-    );
+    assert!(out.contains("FAIL gone") && out.contains("expected status 2xx, got 404"), "{out}");
 
     let invalid = status(&[bad.to_str().unwrap(), "--base-url", &base]);
     assert_eq!(invalid.status.code(), Some(2));
     let err = String::from_utf8_lossy(&invalid.stderr);
-    assert!(
-        err.contains("bad.toml:4:") && err.contains("expected e.g. 500ms"),
-        "{err}"
-    );
+    assert!(err.contains("bad.toml:4:") && err.contains("expected e.g. 500ms"), "{err}");
 
     let port = standby_e2e::ports::free_port();
-    let refused = status(&[
-        mixed.to_str().unwrap(),
-        "--base-url",
-        &format!("http://127.0.0.1:{port}"),
-        "--json",
-    ]);
+    let refused = status(&[mixed.to_str().unwrap(), "--base-url", &format!("http://127.0.0.1:{port}"), "--json"]);
     assert_eq!(refused.status.code(), Some(4));
     let json: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
     assert_eq!(json["unreachable"], true);
@@ -556,51 +448,26 @@ fn binary_exit_codes_and_report_formats() {
     let doc = roxmltree::Document::parse(&xml).expect("valid XML");
     let root = doc.root_element();
     assert_eq!(
-        (
-            root.tag_name().name(),
-            root.attribute("tests"),
-            root.attribute("failures")
-        ),
+        (root.tag_name().name(), root.attribute("tests"), root.attribute("failures")),
         ("testsuites", Some("3"), Some("1"))
     );
-    let suites: Vec<_> = root
-        .children()
-        .filter(|n| n.has_tag_name("testsuite"))
-        .collect();
+    let suites: Vec<_> = root.children().filter(|n| n.has_tag_name("testsuite")).collect();
     assert_eq!(suites.len(), 2);
-    let cases: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("testcase"))
-        .collect();
+    let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
     assert_eq!(cases.len(), 3);
-    let failure = doc
-        .descendants()
-        .find(|n| n.has_tag_name("failure"))
-        .unwrap();
+    let failure = doc.descendants().find(|n| n.has_tag_name("failure")).unwrap();
     assert_eq!(failure.parent().unwrap().attribute("name"), Some("gone"));
     assert!(failure.attribute("message").unwrap().contains("got 404"));
 
     // TAP
-    let tap = status(&[
-        mixed.to_str().unwrap(),
-        "--base-url",
-        &base,
-        "--format",
-        "tap",
-    ]);
+    let tap = status(&[mixed.to_str().unwrap(), "--base-url", &base, "--format", "tap"]);
     let tap = String::from_utf8_lossy(&tap.stdout).to_string();
-    assert!(
-        tap.starts_with("TAP version 13\n1..2\nok 1 - home\nnot ok 2 - gone\n"),
-        "{tap}"
-    );
+    assert!(tap.starts_with("TAP version 13\n1..2\nok 1 - home\nnot ok 2 - gone\n"), "{tap}");
 
     // JSON through the global --json flag
     let j = status(&[mixed.to_str().unwrap(), "--base-url", &base, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
-    assert_eq!(
-        (v["passed"].as_u64(), v["failed"].as_u64()),
-        (Some(1), Some(1))
-    );
+    assert_eq!((v["passed"].as_u64(), v["failed"].as_u64()), (Some(1), Some(1)));
 }
 
 #[test]
@@ -608,22 +475,8 @@ fn ad_hoc_form_checks_one_url() {
     let app = AppBackend::start("adhoc").unwrap();
     let run = |args: &[&str]| smoke_bin().args(args).output().unwrap();
     let url = app.url("/health");
-    let ok = run(&[
-        "--url",
-        &url,
-        "--expect-status",
-        "200",
-        "--expect-body",
-        "ok",
-        "--max-latency",
-        "5s",
-    ]);
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stdout)
-    );
+    let ok = run(&["--url", &url, "--expect-status", "200", "--expect-body", "ok", "--max-latency", "5s"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
     let wrong = run(&["--url", &url, "--expect-body", "everything is fine"]);
     assert_eq!(wrong.status.code(), Some(1));
     let bad_flag = run(&["--url", &url, "--expect-status", "20x"]);
@@ -637,14 +490,6 @@ fn the_example_suite_in_the_repository_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/smoke.toml");
     let suite = Suite::load(&path, &BTreeMap::new()).expect("examples/smoke.toml is valid");
     assert_eq!(suite.checks.len(), 5);
-    let profile = suite
-        .checks
-        .iter()
-        .find(|c| c.name == "profile with token")
-        .unwrap();
-    assert_eq!(
-        profile.depends_on.len(),
-        2,
-        "waits for login (token) and version"
-    );
+    let profile = suite.checks.iter().find(|c| c.name == "profile with token").unwrap();
+    assert_eq!(profile.depends_on.len(), 2, "waits for login (token) and version");
 }

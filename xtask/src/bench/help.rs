@@ -13,19 +13,15 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
         let arg = arg.map(String::from);
         move || -> anyhow::Result<()> {
             let mut cmd = Command::new(&path);
-            cmd.args(arg.iter())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+            cmd.args(arg.iter()).stdout(Stdio::null()).stderr(Stdio::null());
             cmd.status()?;
             Ok(())
         }
     };
-    let true_ms =
-        median_time(RUNS, spawn(std::path::Path::new("/bin/true"), None))?.as_secs_f64() * 1e3;
+    let true_ms = median_time(RUNS, spawn(std::path::Path::new("/bin/true"), None))?.as_secs_f64() * 1e3;
     let mut rows = Vec::new();
     for tool in TOOLS {
-        let ours =
-            median_time(RUNS, spawn(&release_bin(tool), Some("--help")))?.as_secs_f64() * 1e3;
+        let ours = median_time(RUNS, spawn(&release_bin(tool), Some("--help")))?.as_secs_f64() * 1e3;
         rows.push(Row::at_most(
             "help",
             format!("{}_help_ms", tool.replace('-', "_")),

@@ -13,14 +13,8 @@ use serde::Serialize;
 use crate::run::{cargo, root, step};
 
 /// The six binaries.
-pub const TOOLS: &[&str] = &[
-    "backup-sync",
-    "dns-failover",
-    "replica-promote",
-    "blue-green-deploy",
-    "smoke-test",
-    "downtime-monitor",
-];
+pub const TOOLS: &[&str] =
+    &["backup-sync", "dns-failover", "replica-promote", "blue-green-deploy", "smoke-test", "downtime-monitor"];
 
 /// One measured figure, in the schema of DESIGN.md.
 #[derive(Debug, Serialize)]
@@ -75,14 +69,7 @@ pub fn bench(names: &[String]) -> anyhow::Result<()> {
         }
     }
     let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "--workspace",
-        "--bins",
-        "--exclude",
-        "xtask",
-    ]);
+    build.args(["build", "--release", "--workspace", "--bins", "--exclude", "xtask"]);
     step(build)?;
     let mut rows = Vec::new();
     for (name, run) in BENCHES {
@@ -127,10 +114,7 @@ pub fn release_bin(name: &str) -> std::path::PathBuf {
 }
 
 /// Median wall time of `runs` runs of `f`.
-pub fn median_time(
-    runs: usize,
-    mut f: impl FnMut() -> anyhow::Result<()>,
-) -> anyhow::Result<Duration> {
+pub fn median_time(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let start = Instant::now();
@@ -146,8 +130,6 @@ fn round(v: f64) -> f64 {
 }
 
 fn machine() -> String {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     format!("{cores} cores, loopback")
 }

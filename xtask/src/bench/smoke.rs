@@ -18,10 +18,7 @@ const RUNS: usize = 3;
 pub fn run() -> anyhow::Result<Vec<Row>> {
     let nginx = Nginx::start(NginxOptions::default())?;
     for i in 0..FILES * PER_FILE {
-        nginx.write_file(
-            &format!("p/{i}.html"),
-            format!("<p>page {i} ok</p>\n").as_bytes(),
-        )?;
+        nginx.write_file(&format!("p/{i}.html"), format!("<p>page {i} ok</p>\n").as_bytes())?;
     }
     let dir = tempfile_dir()?;
     let (ours, hurl_files) = write_suites(&dir, &nginx)?;
@@ -38,10 +35,7 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
                 .stdout(Stdio::null())
                 .output()?;
             if !out.status.success() {
-                bail!(
-                    "smoke-test failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                bail!("smoke-test failed: {}", String::from_utf8_lossy(&out.stderr));
             }
             Ok(())
         }
@@ -53,10 +47,7 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
     let hurl16 = match &hurl {
         Some(h) => Some(
             median_time(RUNS, || {
-                let out = Command::new(h)
-                    .args(["--test", "--jobs", "16"])
-                    .args(&hurl_files)
-                    .output()?;
+                let out = Command::new(h).args(["--test", "--jobs", "16"]).args(&hurl_files).output()?;
                 if !out.status.success() {
                     bail!("hurl failed: {}", String::from_utf8_lossy(&out.stderr));
                 }
@@ -65,9 +56,7 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
             .as_secs_f64(),
         ),
         None => {
-            eprintln!(
-                "xtask: hurl not installed (scripts/install-bench-deps.sh): its column stays empty"
-            );
+            eprintln!("xtask: hurl not installed (scripts/install-bench-deps.sh): its column stays empty");
             None
         }
     };
@@ -86,35 +75,11 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
     .as_secs_f64();
 
     let mut rows = vec![
-        Row::at_most(
-            "smoke",
-            "jobs1_s",
-            jobs1,
-            Some(curl_loop),
-            "sequential curl loop, 500 requests",
-            curl_loop,
-            RUNS,
-        ),
-        Row::at_most(
-            "smoke",
-            "jobs16_s",
-            jobs16,
-            hurl16,
-            "hurl --test --jobs 16, same 500 requests",
-            jobs1,
-            RUNS,
-        ),
+        Row::at_most("smoke", "jobs1_s", jobs1, Some(curl_loop), "sequential curl loop, 500 requests", curl_loop, RUNS),
+        Row::at_most("smoke", "jobs16_s", jobs16, hurl16, "hurl --test --jobs 16, same 500 requests", jobs1, RUNS),
     ];
     if let Some(h) = hurl16 {
-        rows.push(Row::at_most(
-            "smoke",
-            "jobs16_vs_hurl_ratio",
-            jobs16 / h,
-            None,
-            "hurl --test --jobs 16",
-            1.0,
-            RUNS,
-        ));
+        rows.push(Row::at_most("smoke", "jobs16_vs_hurl_ratio", jobs16 / h, None, "hurl --test --jobs 16", 1.0, RUNS));
     }
     Ok(rows)
 }
@@ -148,11 +113,7 @@ fn write_suites(dir: &Path, nginx: &Nginx) -> anyhow::Result<(Vec<PathBuf>, Vec<
 fn hurl_path() -> Option<PathBuf> {
     let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/hurl"));
     std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("hurl"))
-                .collect::<Vec<_>>()
-        })
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("hurl")).collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
         .chain(home)

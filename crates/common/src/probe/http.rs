@@ -64,17 +64,13 @@ pub fn client(opts: &ClientOptions) -> anyhow::Result<reqwest::Client> {
         })
         .tls_info(true);
     if let Some(path) = &opts.tls.ca_file {
-        let pem = std::fs::read(path)
-            .with_context(|| format!("cannot read CA file {}", path.display()))
-            .code(Code::Usage)?;
+        let pem =
+            std::fs::read(path).with_context(|| format!("cannot read CA file {}", path.display())).code(Code::Usage)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .with_context(|| format!("{} is not a PEM certificate bundle", path.display()))
             .code(Code::Usage)?;
         if certs.is_empty() {
-            return Err(crate::exit::error(
-                Code::Usage,
-                format!("{}: no certificate in file", path.display()),
-            ));
+            return Err(crate::exit::error(Code::Usage, format!("{}: no certificate in file", path.display())));
         }
         for cert in certs {
             builder = builder.add_root_certificate(cert);
@@ -101,12 +97,7 @@ pub struct Request {
 
 impl Request {
     pub fn get(url: impl Into<String>) -> Self {
-        Request {
-            method: reqwest::Method::GET,
-            url: url.into(),
-            headers: Vec::new(),
-            body: None,
-        }
+        Request { method: reqwest::Method::GET, url: url.into(), headers: Vec::new(), body: None }
     }
 }
 
@@ -149,23 +140,16 @@ pub async fn fetch(
     max_body: usize,
 ) -> Result<HttpResponse, FetchError> {
     let start = Instant::now();
-    let fail = |failure, message: String| FetchError {
-        failure,
-        message,
-        latency: start.elapsed(),
-    };
+    let fail = |failure, message: String| FetchError { failure, message, latency: start.elapsed() };
     let mut headers = HeaderMap::new();
     for (k, v) in &req.headers {
         let name = HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| fail(Failure::Protocol, format!("invalid header name {k:?}")))?;
-        let value = HeaderValue::from_str(v)
-            .map_err(|_| fail(Failure::Protocol, format!("invalid value for header {k}")))?;
+        let value =
+            HeaderValue::from_str(v).map_err(|_| fail(Failure::Protocol, format!("invalid value for header {k}")))?;
         headers.append(name, value);
     }
-    let mut builder = client
-        .request(req.method.clone(), &req.url)
-        .headers(headers)
-        .timeout(timeout);
+    let mut builder = client.request(req.method.clone(), &req.url).headers(headers).timeout(timeout);
     if let Some(body) = &req.body {
         builder = builder.body(body.clone());
     }
@@ -174,10 +158,8 @@ pub async fn fetch(
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let final_url = resp.url().to_string();
-        let peer_certificate = resp
-            .extensions()
-            .get::<reqwest::tls::TlsInfo>()
-            .and_then(|i| i.peer_certificate().map(<[u8]>::to_vec));
+        let peer_certificate =
+            resp.extensions().get::<reqwest::tls::TlsInfo>().and_then(|i| i.peer_certificate().map(<[u8]>::to_vec));
         let mut body = Vec::new();
         let mut truncated = false;
         while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e))? {
@@ -189,31 +171,13 @@ pub async fn fetch(
             }
             body.extend_from_slice(&chunk);
         }
-        Ok::<_, (Failure, String)>((
-            status,
-            headers,
-            body,
-            truncated,
-            final_url,
-            peer_certificate,
-        ))
+        Ok::<_, (Failure, String)>((status, headers, body, truncated, final_url, peer_certificate))
     };
     match tokio::time::timeout(timeout + Duration::from_millis(50), work).await {
-        Err(_) => Err(fail(
-            Failure::Timeout,
-            format!("no complete answer within {timeout:?}"),
-        )),
+        Err(_) => Err(fail(Failure::Timeout, format!("no complete answer within {timeout:?}"))),
         Ok(Err((failure, message))) => Err(fail(failure, message)),
         Ok(Ok((status, headers, body, truncated, final_url, peer_certificate))) => {
-            Ok(HttpResponse {
-                status,
-                headers,
-                body,
-                truncated,
-                latency: start.elapsed(),
-                final_url,
-                peer_certificate,
-            })
+            Ok(HttpResponse { status, headers, body, truncated, latency: start.elapsed(), final_url, peer_certificate })
         }
     }
 }
@@ -224,8 +188,7 @@ fn classify(e: &reqwest::Error) -> (Failure, String) {
     let lower = text.to_lowercase();
     let failure = if e.is_timeout() {
         Failure::Timeout
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
-    {
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
         Failure::Tls
     } else if e.is_connect() && !e.is_redirect() {
         Failure::Unreachable
@@ -295,26 +258,17 @@ impl HttpCheck {
         let text = || resp.text();
         if let Some(needle) = &self.body_contains {
             if !text().contains(needle.as_str()) {
-                return Some(format!(
-                    "expected body to contain {needle:?}; body: {}",
-                    excerpt(&resp.body, 200)
-                ));
+                return Some(format!("expected body to contain {needle:?}; body: {}", excerpt(&resp.body, 200)));
             }
         }
         if let Some(re) = &self.body_regex {
             if !re.is_match(&text()) {
-                return Some(format!(
-                    "expected body to match /{re}/; body: {}",
-                    excerpt(&resp.body, 200)
-                ));
+                return Some(format!("expected body to match /{re}/; body: {}", excerpt(&resp.body, 200)));
             }
         }
         if let Some(max) = self.max_latency {
             if resp.latency > max {
-                return Some(format!(
-                    "expected latency <= {max:?}, took {:?}",
-                    resp.latency
-                ));
+                return Some(format!("expected latency <= {max:?}, took {:?}", resp.latency));
             }
         }
         None
@@ -328,11 +282,7 @@ pub fn excerpt(body: &[u8], max_chars: usize) -> String {
         Ok(t) => t,
         Err(_) => return format!("({} bytes, not UTF-8)", body.len()),
     };
-    let mut out: String = text
-        .chars()
-        .take(max_chars)
-        .flat_map(char::escape_debug)
-        .collect();
+    let mut out: String = text.chars().take(max_chars).flat_map(char::escape_debug).collect();
     if text.chars().nth(max_chars).is_some() {
         out.push_str(&format!("… ({} bytes in all)", body.len()));
     }
@@ -359,10 +309,7 @@ mod tests {
     #[test]
     fn unreadable_ca_file_is_a_usage_error() {
         let opts = ClientOptions {
-            tls: TlsOptions {
-                ca_file: Some("/nonexistent/ca.pem".into()),
-                insecure: false,
-            },
+            tls: TlsOptions { ca_file: Some("/nonexistent/ca.pem".into()), insecure: false },
             ..ClientOptions::default()
         };
         let err = client(&opts).unwrap_err();

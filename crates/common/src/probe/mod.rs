@@ -62,13 +62,7 @@ pub struct ProbeResult {
 
 impl ProbeResult {
     pub fn pass(latency: Duration) -> Self {
-        ProbeResult {
-            ok: true,
-            latency_ms: ms_of(latency),
-            failure: None,
-            error: None,
-            status: None,
-        }
+        ProbeResult { ok: true, latency_ms: ms_of(latency), failure: None, error: None, status: None }
     }
 
     pub fn fail(latency: Duration, failure: Failure, error: impl Into<String>) -> Self {

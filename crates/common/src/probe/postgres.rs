@@ -12,13 +12,7 @@ pub async fn check(conninfo: &str, password: Option<&Secret>, timeout: Duration)
     let start = Instant::now();
     let mut config: tokio_postgres::Config = match conninfo.parse() {
         Ok(c) => c,
-        Err(e) => {
-            return ProbeResult::fail(
-                start.elapsed(),
-                Failure::Protocol,
-                format!("invalid conninfo: {e}"),
-            )
-        }
+        Err(e) => return ProbeResult::fail(start.elapsed(), Failure::Protocol, format!("invalid conninfo: {e}")),
     };
     if let Some(p) = password {
         config.password(p.expose());
@@ -45,10 +39,8 @@ pub async fn check(conninfo: &str, password: Option<&Secret>, timeout: Duration)
             };
             ProbeResult::fail(start.elapsed(), failure, text)
         }
-        Err(_) => ProbeResult::fail(
-            start.elapsed(),
-            Failure::Timeout,
-            format!("no answer to SELECT 1 within {timeout:?}"),
-        ),
+        Err(_) => {
+            ProbeResult::fail(start.elapsed(), Failure::Timeout, format!("no answer to SELECT 1 within {timeout:?}"))
+        }
     }
 }

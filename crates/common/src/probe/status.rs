@@ -14,16 +14,11 @@ pub struct StatusSet {
 impl StatusSet {
     /// Any 2xx.
     pub fn success() -> Self {
-        "2xx".parse().unwrap_or(StatusSet {
-            ranges: vec![(200, 299)],
-            text: "2xx".into(),
-        })
+        "2xx".parse().unwrap_or(StatusSet { ranges: vec![(200, 299)], text: "2xx".into() })
     }
 
     pub fn contains(&self, status: u16) -> bool {
-        self.ranges
-            .iter()
-            .any(|(lo, hi)| (*lo..=*hi).contains(&status))
+        self.ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
     }
 }
 
@@ -32,42 +27,26 @@ impl FromStr for StatusSet {
     fn from_str(s: &str) -> Result<Self, String> {
         let mut ranges = Vec::new();
         for part in s.split(',').map(str::trim) {
-            let bad = || {
-                format!(
-                    "invalid status {part:?}: expected e.g. 200, 2xx, 200-299 or a list of those"
-                )
-            };
+            let bad = || format!("invalid status {part:?}: expected e.g. 200, 2xx, 200-299 or a list of those");
             let code = |t: &str| -> Result<u16, String> {
-                t.trim()
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|c| (100..=599).contains(c))
-                    .ok_or_else(bad)
+                t.trim().parse::<u16>().ok().filter(|c| (100..=599).contains(c)).ok_or_else(bad)
             };
-            let range =
-                if let Some(class) = part.strip_suffix("xx").or_else(|| part.strip_suffix("XX")) {
-                    let digit = class
-                        .parse::<u16>()
-                        .ok()
-                        .filter(|d| (1..=5).contains(d))
-                        .ok_or_else(bad)?;
-                    (digit * 100, digit * 100 + 99)
-                } else if let Some((lo, hi)) = part.split_once('-') {
-                    let (lo, hi) = (code(lo)?, code(hi)?);
-                    if lo > hi {
-                        return Err(bad());
-                    }
-                    (lo, hi)
-                } else {
-                    let c = code(part)?;
-                    (c, c)
-                };
+            let range = if let Some(class) = part.strip_suffix("xx").or_else(|| part.strip_suffix("XX")) {
+                let digit = class.parse::<u16>().ok().filter(|d| (1..=5).contains(d)).ok_or_else(bad)?;
+                (digit * 100, digit * 100 + 99)
+            } else if let Some((lo, hi)) = part.split_once('-') {
+                let (lo, hi) = (code(lo)?, code(hi)?);
+                if lo > hi {
+                    return Err(bad());
+                }
+                (lo, hi)
+            } else {
+                let c = code(part)?;
+                (c, c)
+            };
             ranges.push(range);
         }
-        Ok(StatusSet {
-            ranges,
-            text: s.trim().to_string(),
-        })
+        Ok(StatusSet { ranges, text: s.trim().to_string() })
     }
 }
 

@@ -43,11 +43,7 @@ pub fn render(report: &Report) -> String {
                 out.push_str("/>\n");
                 continue;
             }
-            let message = c
-                .failures
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "failed".into());
+            let message = c.failures.first().cloned().unwrap_or_else(|| "failed".into());
             let mut details = format!("{} {}\n", c.method, c.url);
             if c.line > 0 {
                 let _ = writeln!(details, "at {}:{}", c.suite, c.line);
@@ -58,10 +54,7 @@ pub fn render(report: &Report) -> String {
             if let Some(b) = &c.body_excerpt {
                 let _ = writeln!(details, "body: {b}");
             }
-            let kind = c
-                .failure
-                .map(|f| f.to_string())
-                .unwrap_or_else(|| "failed".into());
+            let kind = c.failure.map(|f| f.to_string()).unwrap_or_else(|| "failed".into());
             let _ = write!(
                 out,
                 ">\n      <failure message=\"{}\" type=\"{kind}\">{}</failure>\n    </testcase>\n",

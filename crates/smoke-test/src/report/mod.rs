@@ -55,12 +55,8 @@ impl Report {
         let passed = checks.iter().filter(|c| c.ok).count();
         let failed = checks.len() - passed;
         let unreachable = passed == 0
-            && checks
-                .iter()
-                .any(|c| c.failure == Some(Failure::Unreachable))
-            && checks
-                .iter()
-                .all(|c| c.failure == Some(Failure::Unreachable) || c.failure.is_none());
+            && checks.iter().any(|c| c.failure == Some(Failure::Unreachable))
+            && checks.iter().all(|c| c.failure == Some(Failure::Unreachable) || c.failure.is_none());
         Report {
             ok: failed == 0,
             total: checks.len(),
@@ -77,21 +73,14 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for c in &self.checks {
             let mark = if c.ok { "PASS" } else { "FAIL" };
-            let status = c
-                .status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "---".into());
+            let status = c.status.map(|s| s.to_string()).unwrap_or_else(|| "---".into());
             write!(f, "{mark} {:<40} {status} {:>8.1} ms", c.name, c.latency_ms)?;
             if c.attempts > 1 {
                 write!(f, "  ({} attempts)", c.attempts)?;
             }
             writeln!(f)?;
             if !c.ok {
-                let at = if c.line > 0 {
-                    format!("{}:{}", c.suite, c.line)
-                } else {
-                    c.suite.clone()
-                };
+                let at = if c.line > 0 { format!("{}:{}", c.suite, c.line) } else { c.suite.clone() };
                 writeln!(f, "     {} {}  [{at}]", c.method, c.url)?;
                 for why in &c.failures {
                     writeln!(f, "     - {why}")?;

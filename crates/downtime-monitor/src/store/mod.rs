@@ -1,0 +1,504 @@
+//! The history: SQLite (bundled) in WAL mode, so a `check` from cron and a `report` can run
+//! at the same time. Raw samples older than the retention are rolled up into per-hour rows;
+//! incidents are kept exactly, so reports stay exact about outages. When the database cannot
+//! be written (locked, corrupt, disk full), a round's samples go to a spool file next to it
+//! and are written first on the next run: nothing is lost.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::clock::HOUR_MS;
+use crate::machine::TargetState;
+use crate::target::Sample;
+
+mod db;
+
+pub use db::{Db, Dialect, Val};
+
+const SCHEMA_SQLITE: &str = "
+CREATE TABLE IF NOT EXISTS samples (
+    target TEXT NOT NULL, vantage TEXT NOT NULL, at INTEGER NOT NULL, ok INTEGER NOT NULL,
+    latency_ms REAL NOT NULL, error TEXT, interval_ms INTEGER NOT NULL,
+    maintenance INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS samples_by_target ON samples (target, at);
+CREATE INDEX IF NOT EXISTS samples_by_time ON samples (at);
+CREATE TABLE IF NOT EXISTS hourly (
+    target TEXT NOT NULL, vantage TEXT NOT NULL, hour INTEGER NOT NULL,
+    samples INTEGER NOT NULL, failures INTEGER NOT NULL, known_ms INTEGER NOT NULL,
+    latency_sum REAL NOT NULL, PRIMARY KEY (target, vantage, hour));
+CREATE TABLE IF NOT EXISTS states (
+    target TEXT NOT NULL, vantage TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (target, vantage));
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY, target TEXT NOT NULL, vantage TEXT NOT NULL,
+    started INTEGER NOT NULL, ended INTEGER, cause TEXT);
+CREATE INDEX IF NOT EXISTS incidents_by_target ON incidents (target, started);
+CREATE TABLE IF NOT EXISTS maintenance (
+    id INTEGER PRIMARY KEY, target TEXT NOT NULL, start INTEGER NOT NULL, end_at INTEGER NOT NULL,
+    reason TEXT NOT NULL);
+";
+
+const SCHEMA_POSTGRES: &str = "
+CREATE TABLE IF NOT EXISTS samples (
+    target TEXT NOT NULL, vantage TEXT NOT NULL, at BIGINT NOT NULL, ok BIGINT NOT NULL,
+    latency_ms DOUBLE PRECISION NOT NULL, error TEXT, interval_ms BIGINT NOT NULL,
+    maintenance BIGINT NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS samples_by_target ON samples (target, at);
+CREATE INDEX IF NOT EXISTS samples_by_time ON samples (at);
+CREATE TABLE IF NOT EXISTS hourly (
+    target TEXT NOT NULL, vantage TEXT NOT NULL, hour BIGINT NOT NULL,
+    samples BIGINT NOT NULL, failures BIGINT NOT NULL, known_ms BIGINT NOT NULL,
+    latency_sum DOUBLE PRECISION NOT NULL, PRIMARY KEY (target, vantage, hour));
+CREATE TABLE IF NOT EXISTS states (
+    target TEXT NOT NULL, vantage TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (target, vantage));
+CREATE TABLE IF NOT EXISTS incidents (
+    id BIGSERIAL PRIMARY KEY, target TEXT NOT NULL, vantage TEXT NOT NULL,
+    started BIGINT NOT NULL, ended BIGINT, cause TEXT);
+CREATE INDEX IF NOT EXISTS incidents_by_target ON incidents (target, started);
+CREATE TABLE IF NOT EXISTS maintenance (
+    id BIGSERIAL PRIMARY KEY, target TEXT NOT NULL, start BIGINT NOT NULL, end_at BIGINT NOT NULL,
+    reason TEXT NOT NULL);
+";
+
+/// Where the history is kept.
+#[derive(Debug, Clone)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres { conninfo: String, password: Option<standby_common::secret::Secret> },
+}
+
+impl Location {
+    /// For messages: the file, or the PostgreSQL host/db without credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(p) => p.display().to_string(),
+            Location::Postgres { conninfo, .. } => match conninfo.parse::<postgres::Config>() {
+                Ok(c) => format!(
+                    "PostgreSQL {:?}/{}",
+                    c.get_hosts().first().map(|h| format!("{h:?}")).unwrap_or_default(),
+                    c.get_dbname().unwrap_or("")
+                ),
+                Err(_) => "PostgreSQL".into(),
+            },
+        }
+    }
+}
+
+/// A sample as stored, with whether it fell in a maintenance window.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Stored {
+    pub target: String,
+    pub at: i64,
+    pub ok: bool,
+    pub latency_ms: f64,
+    pub error: Option<String>,
+    pub interval_ms: i64,
+    pub maintenance: bool,
+    /// The monitor that took it (filled in when read back).
+    #[serde(default)]
+    pub vantage: String,
+}
+
+impl Stored {
+    pub fn new(s: &Sample, maintenance: bool) -> Stored {
+        Stored {
+            target: s.target.clone(),
+            at: s.at,
+            ok: s.ok,
+            latency_ms: s.latency_ms,
+            error: s.error.clone(),
+            interval_ms: s.interval_ms,
+            maintenance,
+            vantage: String::new(),
+        }
+    }
+}
+
+/// An incident as stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Incident {
+    pub id: i64,
+    pub target: String,
+    pub started: i64,
+    pub ended: Option<i64>,
+    pub cause: Option<String>,
+    pub vantage: String,
+}
+
+/// A maintenance window.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Window {
+    pub id: i64,
+    pub target: String,
+    pub start: i64,
+    pub end: i64,
+    pub reason: String,
+}
+
+/// An hourly roll-up row.
+#[derive(Debug, Clone)]
+pub struct Hour {
+    pub hour: i64,
+    pub samples: i64,
+    pub failures: i64,
+    pub known_ms: i64,
+}
+
+/// Incident changes made during a round.
+#[derive(Debug, Clone)]
+pub enum IncidentChange {
+    Open {
+        target: String,
+        started: i64,
+        cause: String,
+    },
+    Close {
+        target: String,
+        ended: i64,
+    },
+    /// A finished incident from imported history.
+    Imported {
+        target: String,
+        started: i64,
+        ended: i64,
+    },
+}
+
+/// The monitor's database.
+pub struct Store {
+    db: Db,
+    vantage: String,
+}
+
+const SAMPLE_COLUMNS: &str = "at, ok, latency_ms, error, interval_ms, maintenance, vantage";
+
+impl Store {
+    /// Open (and create) a SQLite database.
+    pub fn open(path: &Path, vantage: &str) -> anyhow::Result<Store> {
+        Self::connect(&Location::Sqlite(path.to_path_buf()), vantage)
+    }
+
+    /// Open (and create the schema of) the history at `location`.
+    pub fn connect(location: &Location, vantage: &str) -> anyhow::Result<Store> {
+        let mut db = match location {
+            Location::Sqlite(path) => Db::sqlite(path)?,
+            Location::Postgres { conninfo, password } => Db::postgres(conninfo, password.as_ref())?,
+        };
+        let schema = match db.dialect() {
+            Dialect::Sqlite => SCHEMA_SQLITE,
+            Dialect::Postgres => SCHEMA_POSTGRES,
+        };
+        db.batch(schema).with_context(|| format!("the history in {} is unusable", location.describe()))?;
+        Ok(Store { db, vantage: vantage.to_string() })
+    }
+
+    pub fn vantage(&self) -> &str {
+        &self.vantage
+    }
+
+    /// The remembered state of every target seen from this vantage.
+    pub fn states(&mut self) -> anyhow::Result<Vec<TargetState>> {
+        let rows =
+            self.db.rows("SELECT json FROM states WHERE vantage = ? ORDER BY target", &[(&self.vantage).into()])?;
+        rows.iter().map(|r| serde_json::from_str(&r[0].text()).context("corrupt state row")).collect()
+    }
+
+    /// Write a round in one transaction: samples, new states, incident changes.
+    pub fn save_round(
+        &mut self,
+        samples: &[Stored],
+        states: &[TargetState],
+        incidents: &[IncidentChange],
+    ) -> anyhow::Result<()> {
+        self.db.batch("BEGIN")?;
+        let result = self.write_round(samples, states, incidents);
+        match result {
+            Ok(()) => self.db.batch("COMMIT"),
+            Err(e) => {
+                let _ = self.db.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn write_round(
+        &mut self,
+        samples: &[Stored],
+        states: &[TargetState],
+        incidents: &[IncidentChange],
+    ) -> anyhow::Result<()> {
+        let v: Val = (&self.vantage).into();
+        for s in samples {
+            self.db.exec(
+                "INSERT INTO samples (target, vantage, at, ok, latency_ms, error, interval_ms, maintenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                &[(&s.target).into(), v.clone(), s.at.into(), s.ok.into(), s.latency_ms.into(), s.error.as_ref().into(), s.interval_ms.into(), s.maintenance.into()],
+            )?;
+        }
+        for s in states {
+            self.db.exec(
+                "INSERT INTO states (target, vantage, json) VALUES (?, ?, ?) ON CONFLICT (target, vantage) DO UPDATE SET json = excluded.json",
+                &[(&s.target).into(), v.clone(), Val::Text(serde_json::to_string(s)?)],
+            )?;
+        }
+        for change in incidents {
+            match change {
+                IncidentChange::Open { target, started, cause } => {
+                    self.db.exec(
+                        "INSERT INTO incidents (target, vantage, started, ended, cause) VALUES (?, ?, ?, NULL, ?)",
+                        &[target.into(), v.clone(), (*started).into(), cause.into()],
+                    )?;
+                }
+                IncidentChange::Close { target, ended } => {
+                    self.db.exec(
+                        "UPDATE incidents SET ended = ? WHERE target = ? AND vantage = ? AND ended IS NULL",
+                        &[(*ended).into(), target.into(), v.clone()],
+                    )?;
+                }
+                IncidentChange::Imported { target, started, ended } => {
+                    self.db.exec(
+                        "INSERT INTO incidents (target, vantage, started, ended, cause) VALUES (?, ?, ?, ?, 'imported')",
+                        &[target.into(), v.clone(), (*started).into(), (*ended).into()],
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `AND vantage = ?` with its parameter, or nothing for every vantage.
+    fn vantage_filter(&self, all: bool) -> (&'static str, Vec<Val>) {
+        if all {
+            ("", Vec::new())
+        } else {
+            (" AND vantage = ?", vec![(&self.vantage).into()])
+        }
+    }
+
+    /// Raw samples of a target in `[from, to)`, oldest first, plus the last one before `from`
+    /// (per vantage: with `all_vantages`, every monitor's samples).
+    pub fn samples(&mut self, target: &str, from: i64, to: i64, all_vantages: bool) -> anyhow::Result<Vec<Stored>> {
+        let (vf, vp) = self.vantage_filter(all_vantages);
+        let mut out = Vec::new();
+        let before =
+            format!("SELECT {SAMPLE_COLUMNS} FROM samples WHERE target = ?{vf} AND at < ? ORDER BY at DESC LIMIT 1");
+        let params: Vec<Val> = [vec![target.into()], vp.clone(), vec![from.into()]].concat();
+        out.extend(self.db.rows(&before, &params)?.iter().map(|r| row_to_stored(target, r)));
+        let within =
+            format!("SELECT {SAMPLE_COLUMNS} FROM samples WHERE target = ?{vf} AND at >= ? AND at < ? ORDER BY at");
+        let params: Vec<Val> = [vec![target.into()], vp, vec![from.into(), to.into()]].concat();
+        out.extend(self.db.rows(&within, &params)?.iter().map(|r| row_to_stored(target, r)));
+        Ok(out)
+    }
+
+    /// Hourly roll-ups of a target in `[from, to)`.
+    pub fn hours(&mut self, target: &str, from: i64, to: i64) -> anyhow::Result<Vec<Hour>> {
+        let rows = self.db.rows(
+            "SELECT hour, samples, failures, known_ms FROM hourly WHERE target = ? AND vantage = ? AND hour >= ? AND hour < ? ORDER BY hour",
+            &[target.into(), (&self.vantage).into(), (from - HOUR_MS).into(), to.into()],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| Hour { hour: r[0].int(), samples: r[1].int(), failures: r[2].int(), known_ms: r[3].int() })
+            .collect())
+    }
+
+    /// Incidents of a target that overlap `[from, to)` (every vantage's with `all_vantages`).
+    pub fn incidents(&mut self, target: &str, from: i64, to: i64, all_vantages: bool) -> anyhow::Result<Vec<Incident>> {
+        let (vf, vp) = self.vantage_filter(all_vantages);
+        let sql = format!(
+            "SELECT id, started, ended, cause, vantage FROM incidents WHERE target = ?{vf} AND started < ? AND (ended IS NULL OR ended > ?) ORDER BY started"
+        );
+        let params: Vec<Val> = [vec![target.into()], vp, vec![to.into(), from.into()]].concat();
+        Ok(self
+            .db
+            .rows(&sql, &params)?
+            .iter()
+            .map(|r| Incident {
+                id: r[0].int(),
+                target: target.to_string(),
+                started: r[1].int(),
+                ended: r[2].opt_int(),
+                cause: r[3].opt_text(),
+                vantage: r[4].text(),
+            })
+            .collect())
+    }
+
+    /// Every target name with history from this vantage.
+    pub fn known_targets(&mut self) -> anyhow::Result<Vec<String>> {
+        let v: Val = (&self.vantage).into();
+        let rows = self.db.rows(
+            "SELECT DISTINCT target FROM samples WHERE vantage = ? UNION SELECT DISTINCT target FROM hourly WHERE vantage = ? UNION SELECT DISTINCT target FROM incidents WHERE vantage = ? ORDER BY 1",
+            &[v.clone(), v.clone(), v],
+        )?;
+        Ok(rows.iter().map(|r| r[0].text()).collect())
+    }
+
+    /// Add a maintenance window; returns its id.
+    pub fn add_window(&mut self, target: &str, start: i64, end: i64, reason: &str) -> anyhow::Result<i64> {
+        let rows = self.db.rows(
+            "INSERT INTO maintenance (target, start, end_at, reason) VALUES (?, ?, ?, ?) RETURNING id",
+            &[target.into(), start.into(), end.into(), reason.into()],
+        )?;
+        Ok(rows.first().map(|r| r[0].int()).unwrap_or(0))
+    }
+
+    /// Windows that end after `after`.
+    pub fn windows(&mut self, after: i64) -> anyhow::Result<Vec<Window>> {
+        let rows = self.db.rows(
+            "SELECT id, target, start, end_at, reason FROM maintenance WHERE end_at > ? ORDER BY start",
+            &[after.into()],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| Window {
+                id: r[0].int(),
+                target: r[1].text(),
+                start: r[2].int(),
+                end: r[3].int(),
+                reason: r[4].text(),
+            })
+            .collect())
+    }
+
+    /// End a window now (it stays in the history up to `now`). False if there is no such open window.
+    pub fn end_window(&mut self, id: i64, now: i64) -> anyhow::Result<bool> {
+        let n = self.db.exec(
+            "UPDATE maintenance SET end_at = ? WHERE id = ? AND end_at > ?",
+            &[now.into(), id.into(), now.into()],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Roll samples older than `cutoff` into hourly rows and delete them. Returns rows rolled.
+    pub fn roll_up(&mut self, cutoff: i64) -> anyhow::Result<u64> {
+        let cutoff = cutoff.div_euclid(HOUR_MS) * HOUR_MS;
+        let (least, sum) = match self.db.dialect() {
+            Dialect::Sqlite => ("min", "sum"),
+            Dialect::Postgres => ("least", "sum"),
+        };
+        let cast = |e: &str| match self.db.dialect() {
+            Dialect::Sqlite => e.to_string(),
+            Dialect::Postgres => format!("CAST({e} AS BIGINT)"),
+        };
+        let sql = format!(
+            "INSERT INTO hourly (target, vantage, hour, samples, failures, known_ms, latency_sum)
+             SELECT target, vantage, (at / 3600000) * 3600000 AS h, count(*), {}, {least}(3600000, {}), {sum}(latency_ms)
+             FROM samples WHERE at < ? GROUP BY target, vantage, h
+             ON CONFLICT (target, vantage, hour) DO UPDATE SET
+                samples = hourly.samples + excluded.samples, failures = hourly.failures + excluded.failures,
+                known_ms = {least}(3600000, hourly.known_ms + excluded.known_ms),
+                latency_sum = hourly.latency_sum + excluded.latency_sum",
+            cast(&format!("{sum}(1 - ok)")),
+            cast(&format!("{sum}(interval_ms)")),
+        );
+        self.db.batch("BEGIN")?;
+        let result = self
+            .db
+            .exec(&sql, &[cutoff.into()])
+            .and_then(|_| self.db.exec("DELETE FROM samples WHERE at < ?", &[cutoff.into()]));
+        match result {
+            Ok(n) => {
+                self.db.batch("COMMIT")?;
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = self.db.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// The earliest raw sample of a target (older history is hourly).
+    pub fn first_raw(&mut self, target: &str) -> anyhow::Result<Option<i64>> {
+        let rows = self.db.rows(
+            "SELECT min(at) FROM samples WHERE target = ? AND vantage = ?",
+            &[target.into(), (&self.vantage).into()],
+        )?;
+        Ok(rows.first().and_then(|r| r[0].opt_int()))
+    }
+}
+
+fn row_to_stored(target: &str, r: &[Val]) -> Stored {
+    Stored {
+        target: target.to_string(),
+        at: r[0].int(),
+        ok: r[1].int() != 0,
+        latency_ms: r[2].real(),
+        error: r[3].opt_text(),
+        interval_ms: r[4].int(),
+        maintenance: r[5].int() != 0,
+        vantage: r[6].text(),
+    }
+}
+
+/// The spool: samples that could not be written, one JSON object a line.
+pub struct Spool {
+    path: PathBuf,
+}
+
+impl Spool {
+    pub fn new(path: PathBuf) -> Spool {
+        Spool { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append samples (fsynced: they are the only copy).
+    pub fn append(&self, samples: &[Sample]) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("cannot open spool {}", self.path.display()))?;
+        for s in samples {
+            writeln!(f, "{}", serde_json::to_string(s)?)?;
+        }
+        f.sync_all()?;
+        Ok(())
+    }
+
+    /// The spooled samples (a torn last line from a crash is skipped).
+    pub fn read(&self) -> anyhow::Result<Vec<Sample>> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).context("cannot read spool"),
+        };
+        Ok(text.lines().filter_map(|l| serde_json::from_str::<SpooledSample>(l).ok()).map(Into::into).collect())
+    }
+
+    /// Forget the spool once its samples are in the database.
+    pub fn clear(&self) -> anyhow::Result<()> {
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SpooledSample {
+    target: String,
+    at: i64,
+    ok: bool,
+    latency_ms: f64,
+    error: Option<String>,
+    interval_ms: i64,
+}
+
+impl From<SpooledSample> for Sample {
+    fn from(s: SpooledSample) -> Sample {
+        Sample {
+            target: s.target,
+            at: s.at,
+            ok: s.ok,
+            latency_ms: s.latency_ms,
+            error: s.error,
+            interval_ms: s.interval_ms,
+        }
+    }
+}
