@@ -122,8 +122,12 @@ fn history(
         }
     }
     known.extend(coverage(&store.samples(target, raw_from.min(to), to, false)?));
-    let known = Spans::new(known).clip(from, to.min(clock::now_ms().max(from)));
     let incidents = store.incidents(target, from, to, false)?;
+    // Where only hourly rows are left, an incident is itself proof the monitor was watching:
+    // this keeps downtime exact after the roll-up.
+    let rolled_end = raw_from.min(to);
+    known.extend(incidents.iter().map(|i| (i.started.max(from), i.ended.unwrap_or(to).min(rolled_end))));
+    let known = Spans::new(known).clip(from, to.min(clock::now_ms().max(from)));
     let down = Spans::new(incidents.iter().map(|i| (i.started, i.ended.unwrap_or(to))).collect());
     let maintenance = maint.spans(target, from, to).intersect(&known);
     let down = down.intersect(&known).subtract(&maintenance);

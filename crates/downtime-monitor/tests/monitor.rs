@@ -359,3 +359,41 @@ fn two_vantages_share_a_postgres_history_and_a_quorum_ignores_one_monitors_own_o
     let rows = pg.psql("SELECT count(DISTINCT vantage) FROM samples").unwrap();
     assert_eq!(rows.trim(), "2");
 }
+
+#[test]
+fn old_samples_are_rolled_up_and_reports_stay_exact_about_incidents() {
+    let app = AppBackend::start("rollup").unwrap();
+    let env = Env::new(&format!("retention = \"7d\"\n{}", target("app", &app.url("/health"), 1, 1, "60s")), None);
+    let log = env.dir.path().join("old.log");
+    std::fs::write(
+        &log,
+        "Mon Jan 12 05:00:01 SAST 2026: app DOWN\nMon Jan 12 05:05:01 SAST 2026: app DOWN\nMon Jan 12 16:00:01 SAST 2026: app DOWN\n",
+    )
+    .unwrap();
+    assert_eq!(env.code(&["import", "--format", "seed-log", log.to_str().unwrap(), "--target", "app"]), 0);
+    let day = ["report", "--since", "2026-01-12", "--until", "2026-01-13", "--json"];
+    let before = env.json(&day);
+    // A check rolls samples older than the retention (7 days) into hourly rows.
+    assert_eq!(env.code(&["check"]), 0);
+    let db = env.dir.path().join("state/monitor.db");
+    let raw: i64 = rusqlite_count(&db, "SELECT count(*) FROM samples WHERE at < 1768262400000");
+    assert_eq!(raw, 0, "old raw samples are gone");
+    assert!(rusqlite_count(&db, "SELECT count(*) FROM hourly") >= 11);
+    let after = env.json(&day);
+    let (b, a) = (&before["targets"][0], &after["targets"][0]);
+    assert_eq!(a["incidents"], b["incidents"]);
+    assert_eq!(a["downtime_ms"], 15 * 60_000, "incidents stay exact: {a}");
+    assert_eq!(a["longest_ms"], b["longest_ms"]);
+    let observed = |t: &serde_json::Value| t["observed_ms"].as_i64().unwrap();
+    assert!(
+        (observed(a) - observed(b)).abs() <= 3_600_000,
+        "coverage within an hour: {} vs {}",
+        observed(a),
+        observed(b)
+    );
+}
+
+fn rusqlite_count(db: &std::path::Path, sql: &str) -> i64 {
+    let out = Command::new("sqlite3").arg(db).arg(sql).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
