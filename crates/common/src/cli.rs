@@ -92,12 +92,15 @@ pub fn print_effective_config<T: serde::Serialize>(ctx: &Context, section: &T) -
     if ctx.output.quiet {
         return Ok(Code::Ok);
     }
+    // Passwords inside URLs or conninfo strings (a store, a target address) are hidden too.
+    let mut settings = serde_json::to_value(section)?;
+    redact_strings(&mut settings);
     if ctx.output.json {
-        let doc = serde_json::json!({ "config": source, "tool": ctx.tool, "settings": section });
+        let doc = serde_json::json!({ "config": source, "tool": ctx.tool, "settings": settings });
         println!("{doc}");
     } else {
         let mut doc = toml::Table::new();
-        doc.insert(ctx.tool.to_string(), toml::Value::try_from(section)?);
+        doc.insert(ctx.tool.to_string(), toml::Value::try_from(settings)?);
         match &source {
             Some(path) => println!("# {path}: ok"),
             None => println!("# no config file: defaults and flags only"),
@@ -105,4 +108,13 @@ pub fn print_effective_config<T: serde::Serialize>(ctx: &Context, section: &T) -
         print!("{}", toml::to_string_pretty(&doc)?);
     }
     Ok(Code::Ok)
+}
+
+fn redact_strings(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => *s = crate::secret::redact(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_strings),
+        serde_json::Value::Object(map) => map.values_mut().for_each(redact_strings),
+        _ => {}
+    }
 }

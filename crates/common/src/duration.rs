@@ -21,13 +21,25 @@ impl HumanDuration {
     }
 }
 
+/// The longest duration accepted anywhere (ten years): larger values are typos, and would
+/// overflow time arithmetic.
+pub const MAX: Duration = Duration::from_secs(10 * 365 * 86_400);
+
 impl FromStr for HumanDuration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        humantime::parse_duration(s.trim())
-            .map(HumanDuration)
-            .map_err(|e| format!("invalid duration {s:?} ({e}); expected e.g. 500ms, 30s, 5m, 2h"))
+        let d = humantime::parse_duration(s.trim())
+            .map_err(|e| format!("invalid duration {s:?} ({e}); expected e.g. 500ms, 30s, 5m, 2h"))?;
+        if d > MAX {
+            return Err(format!("duration {s:?} is too long: at most 10 years"));
+        }
+        Ok(HumanDuration(d))
     }
+}
+
+/// Milliseconds as i64, saturating (for time arithmetic in Unix ms).
+pub fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl fmt::Display for HumanDuration {
@@ -67,5 +79,8 @@ mod tests {
         assert_eq!(HumanDuration::from_secs(30).to_string(), "30s");
         let err = "ten seconds".parse::<HumanDuration>().unwrap_err();
         assert!(err.contains("expected e.g."), "{err}");
+        let err = "18446744073709551615s".parse::<HumanDuration>().unwrap_err();
+        assert!(err.contains("too long"), "{err}");
+        assert_eq!(millis(Duration::MAX), i64::MAX);
     }
 }

@@ -26,3 +26,9 @@ pub mod secret;
 pub mod state;
 
 pub use exit::{Code, CodedResult};
+
+/// The tokio runtime the tools run their network work on: two workers (the machines are
+/// small), timers and I/O enabled.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+}

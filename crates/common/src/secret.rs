@@ -42,6 +42,46 @@ impl serde::Serialize for Secret {
     }
 }
 
+/// A URL or libpq conninfo with its password replaced by `***`, for printing:
+/// `postgres://mon:hunter2@db/x` → `postgres://mon:***@db/x`, `password=x` → `password=***`,
+/// and `?token=`/`?password=`-style query values.
+pub fn redact(text: &str) -> String {
+    if let Ok(mut url) = url::Url::parse(text) {
+        if url.has_host() {
+            let mut changed = false;
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+                changed = true;
+            }
+            let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+            if pairs.iter().any(|(k, _)| sensitive(k)) {
+                let mut q = url.query_pairs_mut();
+                q.clear();
+                for (k, v) in &pairs {
+                    q.append_pair(k, if sensitive(k) { "***" } else { v });
+                }
+                changed = true;
+            }
+            if changed {
+                return url.to_string();
+            }
+        }
+        return text.to_string();
+    }
+    text.split(' ')
+        .map(|word| match word.split_once('=') {
+            Some((k, _)) if sensitive(k) => format!("{k}=***"),
+            _ => word.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn sensitive(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "passwd", "token", "secret", "apikey", "api_key", "key"].iter().any(|s| k == *s || k.ends_with(s))
+}
+
 /// Where a secret comes from, in order: the env var named by `env_key` (a `*-env` config key),
 /// the file `file` (a `*-file` key), the tool's default env var (`STANDBY_<TOOL>_<KEY>`).
 /// Returns `None` when none is set. A missing file or an unset named env var is a usage error.
@@ -117,6 +157,15 @@ mod tests {
         assert!(!warn_if_readable_by_others(&path));
         let s = resolve("token", None, Some(&path), "STANDBY_TEST_UNSET_VAR").unwrap();
         assert_eq!(s.unwrap().expose(), "abc123");
+    }
+
+    #[test]
+    fn urls_and_conninfo_are_redacted() {
+        assert_eq!(redact("postgres://mon:hunter2@db.example/x"), "postgres://mon:***@db.example/x");
+        assert_eq!(redact("host=db user=mon password=hunter2 dbname=x"), "host=db user=mon password=*** dbname=x");
+        assert_eq!(redact("https://h.example/p?token=abc&x=1"), "https://h.example/p?token=***&x=1");
+        assert_eq!(redact("https://h.example/health"), "https://h.example/health");
+        assert_eq!(redact("plain text"), "plain text");
     }
 
     #[test]

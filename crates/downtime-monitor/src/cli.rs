@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use standby_common::cli::{print_effective_config, Context, GlobalArgs};
-use standby_common::duration::HumanDuration;
+use standby_common::duration::{millis, HumanDuration};
 use standby_common::exit::{self, Code, CodedResult};
 use standby_common::state::write_atomic;
 
@@ -116,6 +116,15 @@ pub enum Command {
         /// Offset of the log's times from UTC, when its zone is not known (+02:00)
         #[arg(long, value_name = "OFFSET")]
         utc_offset: Option<String>,
+        /// When the old script started running [default: midnight UTC before the first line]
+        #[arg(long, value_name = "WHEN")]
+        from: Option<String>,
+        /// When it stopped [default: midnight UTC after the last line]
+        #[arg(long, value_name = "WHEN")]
+        until: Option<String>,
+        /// Import only the lines of this name (a log with several names needs it)
+        #[arg(long, value_name = "NAME")]
+        only: Option<String>,
     },
 }
 
@@ -172,8 +181,8 @@ impl Setup {
             spool: Spool::new(self.spool.clone()),
             notifiers: self.ctx.notifiers.clone(),
             recurring: self.recurring.clone(),
-            reminder_ms: self.config.reminder.map(|d| d.get().as_millis() as i64),
-            retention_ms: self.config.retention.map(|d| d.get().as_millis() as i64).unwrap_or(30 * clock::DAY_MS),
+            reminder_ms: self.config.reminder.map(|d| millis(d.get())),
+            retention_ms: self.config.retention.map(|d| millis(d.get())).unwrap_or(30 * clock::DAY_MS),
         }
     }
 
@@ -232,8 +241,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             report(&setup, &Period { since, until, monthly, quorum }, targets, format, output.as_deref())
         }
         Command::Maintenance(m) => maintenance_cmd(&setup, m),
-        Command::Import { format: ImportFormat::SeedLog, file, target, interval, utc_offset } => {
-            import(&setup, &file, target, interval, utc_offset.as_deref())
+        Command::Import { format: ImportFormat::SeedLog, file, target, interval, utc_offset, from, until, only } => {
+            let args = ImportArgs { target, interval, utc_offset, from, until, only };
+            import(&setup, &file, &args)
         }
     }
 }
@@ -245,7 +255,7 @@ fn hostname() -> String {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+    standby_common::runtime()
 }
 
 fn check(setup: &Setup, metrics_file: Option<&std::path::Path>) -> anyhow::Result<Code> {
@@ -398,7 +408,13 @@ fn maintenance_cmd(setup: &Setup, cmd: MaintenanceCommand) -> anyhow::Result<Cod
                 Some(s) => clock::parse_when(&s, now).map_err(|e| exit::error(Code::Usage, format!("--start: {e}")))?,
                 None => now,
             };
-            let end = start + duration.get().as_millis() as i64;
+            if duration.get().is_zero() {
+                return Err(exit::error(Code::Usage, "--for must be more than 0s"));
+            }
+            let end = start.saturating_add(standby_common::duration::millis(duration.get())).min(clock::MAX_MS);
+            if end <= now {
+                return Err(exit::error(Code::Usage, "the window would already be over: check --start and --for"));
+            }
             let id = store.add_window(&target, start, end, &reason)?;
             let w = crate::store::Window { id, target, start, end, reason };
             setup.ctx.output.report(&Windows(vec![w]), Code::Ok)?;
@@ -433,33 +449,74 @@ impl std::fmt::Display for Imported {
     }
 }
 
-fn import(
-    setup: &Setup,
-    file: &std::path::Path,
+/// How to read an imported log.
+struct ImportArgs {
     target: Option<String>,
     interval: HumanDuration,
-    utc_offset: Option<&str>,
-) -> anyhow::Result<Code> {
-    let text =
-        std::fs::read_to_string(file).map_err(|e| exit::error(Code::Usage, format!("{}: {e}", file.display())))?;
-    let offset = utc_offset
+    utc_offset: Option<String>,
+    from: Option<String>,
+    until: Option<String>,
+    only: Option<String>,
+}
+
+fn import(setup: &Setup, file: &std::path::Path, args: &ImportArgs) -> anyhow::Result<Code> {
+    let usage = |m: String| exit::error(Code::Usage, m);
+    let text = std::fs::read_to_string(file).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+    let offset = args
+        .utc_offset
+        .as_deref()
         .map(clock::parse_offset)
         .transpose()
-        .map_err(|e| exit::error(Code::Usage, format!("--utc-offset: {e}")))?;
-    let lines = crate::import::parse(&text, offset)
-        .map_err(|(line, msg)| exit::error(Code::Usage, format!("{}:{line}: {msg}", file.display())))?;
+        .map_err(|e| usage(format!("--utc-offset: {e}")))?;
+    let mut lines = crate::import::parse(&text, offset)
+        .map_err(|(line, msg)| usage(format!("{}:{line}: {msg}", file.display())))?;
+    let mut names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    match &args.only {
+        Some(only) => {
+            let only = only.clone();
+            lines.retain(|l| l.name == only);
+        }
+        None if names.len() > 1 => {
+            return Err(usage(format!(
+                "{}: the log names several servers ({}): pick one with --only NAME",
+                file.display(),
+                names.join(", ")
+            )));
+        }
+        None => {}
+    }
     let Some(first) = lines.first() else {
-        return Err(exit::error(Code::Usage, format!("{}: no DOWN lines to import", file.display())));
+        return Err(usage(format!("{}: no DOWN lines to import", file.display())));
     };
-    let target = target.unwrap_or_else(|| first.name.clone());
-    let interval_ms = interval.get().as_millis() as i64;
+    let target = args.target.clone().unwrap_or_else(|| first.name.clone());
+    let interval_ms = millis(args.interval.get());
     if interval_ms < 1000 {
-        return Err(exit::error(Code::Usage, "--interval must be at least 1s"));
+        return Err(usage("--interval must be at least 1s".into()));
     }
     let times: Vec<i64> = lines.iter().map(|l| l.at).collect();
     let outages = crate::import::outages(&times, interval_ms);
-    let (from, to) = (outages.first().map(|o| o.0).unwrap_or(0), outages.last().map(|o| o.1).unwrap_or(0));
-    // One sample per interval over the log's span: DOWN where a line was, up elsewhere.
+    // The period the old script ran: given, or the whole UTC days the log covers.
+    let now = clock::now_ms();
+    let first_line = times.iter().copied().min().unwrap_or(0);
+    let last_end = outages.last().map(|o| o.1).unwrap_or(first_line);
+    let from = match &args.from {
+        Some(w) => clock::parse_when(w, now).map_err(|e| usage(format!("--from: {e}")))?,
+        None => first_line.div_euclid(clock::DAY_MS) * clock::DAY_MS,
+    };
+    let to = match &args.until {
+        Some(w) => clock::parse_when(w, now).map_err(|e| usage(format!("--until: {e}")))?,
+        None => (last_end + clock::DAY_MS - 1).div_euclid(clock::DAY_MS) * clock::DAY_MS,
+    };
+    if from > first_line || to < last_end {
+        return Err(usage(format!(
+            "the log runs from {} to {}: --from/--until must include it",
+            clock::fmt(first_line),
+            clock::fmt(last_end)
+        )));
+    }
+    // One sample per interval over the period: DOWN where a line was, up elsewhere.
     let mut samples = Vec::new();
     let mut at = from;
     while at < to {
@@ -480,7 +537,8 @@ fn import(
         .iter()
         .map(|&(started, ended)| IncidentChange::Imported { target: target.clone(), started, ended })
         .collect();
-    store.save_round(&samples, &[], &history)?;
+    // Importing the same period again replaces it instead of counting it twice.
+    store.replace_history(&target, from, to, &samples, &history)?;
     let report =
         Imported { target, lines: lines.len(), outages: outages.len(), from: clock::fmt(from), to: clock::fmt(to) };
     setup.ctx.output.report(&report, Code::Ok)?;

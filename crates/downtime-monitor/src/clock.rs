@@ -3,17 +3,22 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use standby_common::duration::millis;
+
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 86_400_000;
+/// 9999-12-31T23:59:59Z, the last time a report can name.
+pub const MAX_MS: i64 = 253_402_300_799_000;
 
 /// Now, in Unix ms.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(millis).unwrap_or(0)
 }
 
 /// RFC 3339 in UTC, to the second.
 pub fn fmt(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    // RFC 3339 ends with year 9999.
+    let t = UNIX_EPOCH + Duration::from_millis(ms.clamp(0, MAX_MS) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
@@ -84,14 +89,18 @@ pub fn parse_when(s: &str, now: i64) -> Result<i64, String> {
         return Ok(now);
     }
     if let Ok(d) = humantime::parse_duration(s) {
-        return Ok(now - d.as_millis() as i64);
+        return Ok(now.saturating_sub(millis(d)));
     }
-    if let Some((y, m, d)) = parse_date(s) {
-        return Ok(days_from_civil(y, m, d) * DAY_MS);
+    let ms = match parse_date(s) {
+        Some((y, m, d)) => days_from_civil(y, m, d) * DAY_MS,
+        None => humantime::parse_rfc3339_weak(s)
+            .map(|t| t.duration_since(UNIX_EPOCH).map(millis).unwrap_or(0))
+            .map_err(|_| format!("invalid time {s:?}: expected e.g. 30d, 2026-01-31 or 2026-01-31T12:00:00Z"))?,
+    };
+    if !(0..=MAX_MS).contains(&ms) {
+        return Err(format!("time {s:?} is out of range (1970..9999)"));
     }
-    humantime::parse_rfc3339_weak(s)
-        .map(|t| t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0))
-        .map_err(|_| format!("invalid time {s:?}: expected e.g. 30d, 2026-01-31 or 2026-01-31T12:00:00Z"))
+    Ok(ms)
 }
 
 fn parse_date(s: &str) -> Option<(i64, u32, u32)> {

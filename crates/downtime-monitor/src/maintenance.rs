@@ -57,7 +57,7 @@ pub fn recurring(file: &ConfigFile, config: &Config) -> anyhow::Result<Vec<Recur
                 Some(o) => clock::parse_offset(o).map_err(err)?,
                 None => 0,
             };
-            let duration_ms = spec.duration.get().as_millis() as i64;
+            let duration_ms = standby_common::duration::millis(spec.duration.get());
             if duration_ms <= 0 || duration_ms > 7 * DAY_MS {
                 return Err(err("duration must be between 1s and 7d".into()));
             }

@@ -26,15 +26,35 @@ pub async fn probe_all(targets: &[Target], concurrency: usize) -> Vec<Sample> {
         let (t, limit, client) = (t.clone(), limit.clone(), client.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire().await;
-            (i, t.probe(client.as_ref()).await)
+            (i, probe_guarded(&t, client.as_ref()).await)
         });
     }
     let mut out: Vec<(usize, Sample)> = Vec::new();
-    while let Some(Ok(r)) = tasks.join_next().await {
-        out.push(r);
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(r) = done {
+            out.push(r);
+        }
     }
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Probe in a task of its own, so that a bug in one probe becomes a failed sample of that
+/// target instead of taking the round (or the daemon's loop) down with it.
+pub async fn probe_guarded(t: &Target, client: Option<&reqwest::Client>) -> Sample {
+    let (target, client) = (t.clone(), client.cloned());
+    let at = clock::now_ms();
+    match tokio::spawn(async move { target.probe(client.as_ref()).await }).await {
+        Ok(sample) => sample,
+        Err(e) => Sample {
+            target: t.name.clone(),
+            at,
+            ok: false,
+            latency_ms: 0.0,
+            error: Some(format!("the probe failed inside the monitor: {e}")),
+            interval_ms: standby_common::duration::millis(t.interval),
+        },
+    }
 }
 
 /// One target's line in a round's report.
@@ -80,29 +100,38 @@ impl Monitor {
     /// Record `fresh` samples (plus any spooled ones), update states, alert. If the database
     /// cannot be written, the samples are spooled and the error says so.
     pub fn record(&self, fresh: Vec<Sample>) -> anyhow::Result<(Round, Vec<(String, Transition)>)> {
-        let spooled = self.spool.read()?;
+        let spooled = match self.spool.read() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{e:#}; it is left in place and this round is spooled after it");
+                return self.spool_round(&fresh, e);
+            }
+        };
         let replayed = spooled.len();
         let mut all: Vec<Sample> = spooled.into_iter().chain(fresh.iter().cloned()).collect();
         all.sort_by_key(|s| s.at);
         let result = self.write(&all);
         let (round, transitions) = match result {
             Ok(r) => r,
-            Err(e) => {
-                if let Err(se) = self.spool.append(&fresh) {
-                    return Err(e.context(format!("and the spool failed too ({se:#}): this round's samples are lost")));
-                }
-                return Err(exit::with_code(
-                    Code::Failed,
-                    e.context(format!(
-                        "cannot write the history; {} sample(s) kept in {} and written next run",
-                        fresh.len(),
-                        self.spool.path().display()
-                    )),
-                ));
-            }
+            Err(e) => return self.spool_round(&fresh, e),
         };
         self.spool.clear()?;
         Ok((Round { replayed, ..round }, transitions))
+    }
+
+    /// The history could not be written: keep this round's samples in the spool.
+    fn spool_round(&self, fresh: &[Sample], e: anyhow::Error) -> anyhow::Result<(Round, Vec<(String, Transition)>)> {
+        if let Err(se) = self.spool.append(fresh) {
+            return Err(e.context(format!("and the spool failed too ({se:#}): this round's samples are lost")));
+        }
+        Err(exit::with_code(
+            Code::Failed,
+            e.context(format!(
+                "cannot write the history; {} sample(s) kept in {} and written next run",
+                fresh.len(),
+                self.spool.path().display()
+            )),
+        ))
     }
 
     fn write(&self, samples: &[Sample]) -> anyhow::Result<(Round, Vec<(String, Transition)>)> {
@@ -162,38 +191,52 @@ impl Monitor {
         Ok((Round { at: clock::fmt(now), vantage: self.vantage.clone(), targets, down, replayed: 0 }, transitions))
     }
 
-    /// Alert on each transition (failures are logged inside notify, never fatal).
+    /// Alert on the transitions, all at once and within a minute in all (failures are logged
+    /// inside notify, never fatal), so slow webhooks cannot make a cron round overrun.
     pub async fn alert(&self, transitions: &[(String, Transition)]) -> usize {
+        let mut sends = tokio::task::JoinSet::new();
+        for event in transitions.iter().map(|(target, tr)| self.event(target, tr)) {
+            let notifiers = self.notifiers.clone();
+            sends.spawn(async move { notifiers.send(&event).await });
+        }
         let mut sent = 0;
-        for (target, tr) in transitions {
-            let event = match tr {
-                Transition::Down { started, error } => Event::new(
-                    self.tool,
-                    EventKind::Down,
-                    target,
-                    format!("{target} is DOWN since {} (seen from {}): {error}", clock::fmt(*started), self.vantage),
-                ),
-                Transition::Reminder { started, error } => Event::new(
-                    self.tool,
-                    EventKind::Down,
-                    target,
-                    format!("{target} is still DOWN since {}: {error}", clock::fmt(*started)),
-                ),
-                Transition::Recovered { started, ended } => Event::new(
-                    self.tool,
-                    EventKind::Recovered,
-                    target,
-                    format!(
-                        "{target} RECOVERED after {} (down since {})",
-                        clock::fmt_duration(ended - started),
-                        clock::fmt(*started)
-                    ),
-                )
-                .with_details(serde_json::json!({ "duration_s": (ended - started) / 1000 })),
-            };
-            sent += self.notifiers.send(&event).await;
+        let all = async {
+            while let Some(n) = sends.join_next().await {
+                sent += n.unwrap_or(0);
+            }
+        };
+        if tokio::time::timeout(std::time::Duration::from_secs(60), all).await.is_err() {
+            tracing::warn!("alerts still unsent after 60s were given up");
         }
         sent
+    }
+
+    fn event(&self, target: &str, tr: &Transition) -> Event {
+        match tr {
+            Transition::Down { started, error } => Event::new(
+                self.tool,
+                EventKind::Down,
+                target,
+                format!("{target} is DOWN since {} (seen from {}): {error}", clock::fmt(*started), self.vantage),
+            ),
+            Transition::Reminder { started, error } => Event::new(
+                self.tool,
+                EventKind::Down,
+                target,
+                format!("{target} is still DOWN since {}: {error}", clock::fmt(*started)),
+            ),
+            Transition::Recovered { started, ended } => Event::new(
+                self.tool,
+                EventKind::Recovered,
+                target,
+                format!(
+                    "{target} RECOVERED after {} (down since {})",
+                    clock::fmt_duration(ended - started),
+                    clock::fmt(*started)
+                ),
+            )
+            .with_details(serde_json::json!({ "duration_s": (ended - started) / 1000 })),
+        }
     }
 }
 

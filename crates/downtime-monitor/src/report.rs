@@ -170,6 +170,11 @@ fn quorum_history(
     let seen: BTreeMap<String, Spans> =
         by_vantage.iter().map(|(v, list)| (v.clone(), Spans::new(coverage(list)).clip(from, end))).collect();
     let known = Spans::new(seen.values().flat_map(|s| s.iter().copied()).collect());
+    if known.iter().next().is_none_or(|(first, _)| *first > from + HOUR_MS) {
+        tracing::warn!(
+            "{target}: a quorum report uses raw samples, kept for `retention`; earlier time shows as unknown"
+        );
+    }
     let all = store.incidents(target, from, to, true)?;
     // +1/-1 at the edges of each vantage's down spans (within what it saw), swept in time.
     let mut events: Vec<(i64, i32)> = Vec::new();
@@ -203,6 +208,7 @@ fn quorum_history(
                 .filter(|i| i.started < e && i.ended.is_none_or(|x| x > s))
                 .map(|i| i.vantage.as_str())
                 .collect();
+            saw.sort_unstable();
             saw.dedup();
             Incident {
                 id: 0,
@@ -219,18 +225,37 @@ fn quorum_history(
     Ok(History { known, maintenance, down, incidents })
 }
 
-fn figures(h: &History, from: i64, to: i64, thresholds: &DecisionThresholds) -> Figures {
+/// How incidents are counted in a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Count {
+    /// Every incident that overlaps the period (the report as a whole).
+    Overlapping,
+    /// Incidents that started in the period (monthly rows, so that they add up).
+    StartedIn,
+}
+
+fn figures(h: &History, from: i64, to: i64, thresholds: &DecisionThresholds, count: Count) -> Figures {
     let known = h.known.clip(from, to);
     let maintenance = h.maintenance.clip(from, to).total();
     let down = h.down.clip(from, to).total();
     let observed = known.total() - maintenance;
     let uptime_pct =
         (observed > 0).then(|| ((observed - down) as f64 / observed as f64 * 100.0 * 1000.0).round() / 1000.0);
-    let in_period: Vec<&Incident> =
-        h.incidents.iter().filter(|i| i.started < to && i.ended.is_none_or(|e| e > from)).collect();
-    let durations: Vec<i64> = in_period.iter().filter_map(|i| i.ended.map(|e| (e - i.started).max(0))).collect();
-    let longest =
-        in_period.iter().map(|i| (i.ended.unwrap_or(to.min(clock::now_ms())) - i.started).max(0)).max().unwrap_or(0);
+    let in_period: Vec<&Incident> = h
+        .incidents
+        .iter()
+        .filter(|i| match count {
+            Count::Overlapping => i.started < to && i.ended.is_none_or(|e| e > from),
+            Count::StartedIn => (from..to).contains(&i.started),
+        })
+        .collect();
+    // Repair time is the whole incident; "longest" is the downtime it caused in this period.
+    let repairs: Vec<i64> = in_period.iter().filter_map(|i| i.ended.map(|e| (e - i.started).max(0))).collect();
+    let longest = in_period
+        .iter()
+        .map(|i| h.down.intersect(&Spans::new(vec![(i.started, i.ended.unwrap_or(to))])).clip(from, to).total())
+        .max()
+        .unwrap_or(0);
     Figures {
         from,
         to,
@@ -241,7 +266,7 @@ fn figures(h: &History, from: i64, to: i64, thresholds: &DecisionThresholds) -> 
         observed_ms: observed,
         incidents: in_period.len(),
         longest_ms: longest,
-        mttr_ms: (!durations.is_empty()).then(|| durations.iter().sum::<i64>() / durations.len() as i64),
+        mttr_ms: (!repairs.is_empty()).then(|| repairs.iter().sum::<i64>() / repairs.len() as i64),
         mtbf_ms: (!in_period.is_empty()).then(|| (observed - down) / in_period.len() as i64),
         decision: uptime_pct.map(|u| thresholds.decide(u)),
     }
@@ -290,7 +315,7 @@ pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::R
                 let next = clock::next_month(m);
                 rows.push(MonthRow {
                     month: clock::month_label(m),
-                    figures: figures(&h, m.max(from), next.min(to), &thresholds),
+                    figures: figures(&h, m.max(from), next.min(to), &thresholds, Count::StartedIn),
                 });
                 m = next;
             }
@@ -300,7 +325,7 @@ pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::R
         };
         out.push(TargetReport {
             name: name.clone(),
-            figures: figures(&h, from, to, &thresholds),
+            figures: figures(&h, from, to, &thresholds, Count::Overlapping),
             incident_list: h
                 .incidents
                 .iter()

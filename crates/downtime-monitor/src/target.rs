@@ -63,6 +63,9 @@ pub fn targets(file: &ConfigFile, config: &Config) -> anyhow::Result<Vec<Target>
 
 fn build(spec: &TargetSpec) -> Result<Target, String> {
     let timeout = spec.timeout.map(|d| d.get()).unwrap_or(Duration::from_secs(10));
+    if timeout.is_zero() {
+        return Err("timeout must be more than 0s".into());
+    }
     let interval = spec.interval.map(|d| d.get()).unwrap_or(Duration::from_secs(60));
     if interval < Duration::from_millis(100) {
         return Err("interval must be at least 100ms".into());
@@ -152,7 +155,7 @@ impl Target {
             ok: result.ok,
             latency_ms: result.latency_ms,
             error: result.error.map(|e| e.chars().take(500).collect()),
-            interval_ms: self.interval.as_millis() as i64,
+            interval_ms: standby_common::duration::millis(self.interval),
         }
     }
 }

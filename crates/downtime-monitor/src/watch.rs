@@ -26,8 +26,7 @@ pub fn run(setup: &Setup, metrics_listen: Option<SocketAddr>, stop_after: Option
         ));
     }
     let _lock = setup.ctx.state()?.lock("check")?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(daemon(setup, metrics_listen, stop_after))
+    standby_common::runtime()?.block_on(daemon(setup, metrics_listen, stop_after))
 }
 
 async fn daemon(
@@ -57,7 +56,7 @@ async fn daemon(
             loop {
                 let sample = {
                     let _permit = limit.acquire().await;
-                    t.probe(client.as_ref()).await
+                    crate::monitor::probe_guarded(&t, client.as_ref()).await
                 };
                 if tx.send(sample).await.is_err() {
                     return;
@@ -103,7 +102,7 @@ async fn flush(monitor: &Arc<Monitor>, metrics: &Arc<Mutex<Metrics>>, batch: Vec
                 guard.update(&round);
             }
             if setup.ctx.output.json {
-                let _ = setup.ctx.output.line(&round_json(&round));
+                let _ = setup.ctx.output.line(&round);
             } else {
                 for l in round.targets.iter().filter(|l| l.transition.is_some()) {
                     tracing::warn!("{}: {:?}", l.target, l.transition);
@@ -112,25 +111,6 @@ async fn flush(monitor: &Arc<Monitor>, metrics: &Arc<Mutex<Metrics>>, batch: Vec
         }
         Ok(Err(e)) => tracing::error!("{e:#}"),
         Err(e) => tracing::error!("recording failed: {e}"),
-    }
-}
-
-fn round_json(round: &crate::monitor::Round) -> JsonLine<'_> {
-    JsonLine(round)
-}
-
-/// A round as one JSON line (watch mode prints JSON lines).
-struct JsonLine<'a>(&'a crate::monitor::Round);
-
-impl serde::Serialize for JsonLine<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-impl std::fmt::Display for JsonLine<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
     }
 }
 

@@ -230,8 +230,39 @@ fn seed_log_history_is_imported_with_its_outages() {
     assert_eq!(t["incidents"], 2);
     assert_eq!(t["downtime_ms"], 20 * 60_000, "15 min + 5 min");
     assert_eq!(t["longest_ms"], 15 * 60_000);
-    // The log spans 03:00:01..14:05:01 UTC: that is what was observed, the rest is unknown.
-    assert_eq!(t["observed_ms"], (11 * 60 + 5) * 60_000);
+    // By default the old script is taken to have run over the whole UTC day(s) of the log.
+    assert_eq!(t["observed_ms"], 24 * 3_600_000);
+    assert_eq!(t["unknown_ms"], 0);
+    // Importing again replaces the period instead of counting it twice.
+    assert_eq!(env.code(&["import", "--format", "seed-log", log.to_str().unwrap(), "--target", "vf-server"]), 0);
+    let again = env.json(&["report", "--since", "2026-01-12", "--until", "2026-01-13", "--json"]);
+    assert_eq!(again["targets"][0]["incidents"], 2);
+    assert_eq!(again["targets"][0]["downtime_ms"], 20 * 60_000);
+    // A declared run period: the script ran from 02:00 to 20:00 UTC only.
+    let out = env.run(&[
+        "import",
+        "--format",
+        "seed-log",
+        log.to_str().unwrap(),
+        "--target",
+        "vf-two",
+        "--from",
+        "2026-01-12T02:00:00Z",
+        "--until",
+        "2026-01-12T20:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let two = env.json(&["report", "--target", "vf-two", "--since", "2026-01-12", "--until", "2026-01-13", "--json"]);
+    assert_eq!(two["targets"][0]["observed_ms"], 18 * 3_600_000);
+    // A log that names two servers needs --only.
+    let mixed = env.dir.path().join("mixed.log");
+    std::fs::write(&mixed, "Mon Jan 12 05:00:01 UTC 2026: VF Server DOWN\nMon Jan 12 05:00:01 UTC 2026: NAS DOWN\n")
+        .unwrap();
+    let out = env.run(&["import", "--format", "seed-log", mixed.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--only"));
+    let out = env.run(&["import", "--format", "seed-log", mixed.to_str().unwrap(), "--only", "NAS"]);
+    assert_eq!(out.status.code(), Some(0));
     let bad = env.dir.path().join("bad.log");
     std::fs::write(&bad, "Mon Jan 12 05:00:01 SAST 2026: VF Server DOWN\nhello\n").unwrap();
     let out = env.run(&["import", "--format", "seed-log", bad.to_str().unwrap()]);
@@ -396,4 +427,93 @@ fn old_samples_are_rolled_up_and_reports_stay_exact_about_incidents() {
 fn rusqlite_count(db: &std::path::Path, sql: &str) -> i64 {
     let out = Command::new("sqlite3").arg(db).arg(sql).output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn tcp_https_and_postgres_targets_against_real_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = standby_e2e::tls::self_signed(dir.path(), "localhost", 30).unwrap();
+    let nginx =
+        standby_e2e::Nginx::start(standby_e2e::NginxOptions { tls: Some((cert.clone(), key)), ..Default::default() })
+            .unwrap();
+    let mut pg = standby_e2e::start_primary().unwrap();
+    let body = format!(
+        "[[downtime-monitor.target]]\nname = \"web-tls\"\nkind = \"https\"\naddress = \"https://localhost:{port}/\"\nresolve = \"127.0.0.1\"\ncacert = \"{cert}\"\nfailure-threshold = 1\n\n\
+         [[downtime-monitor.target]]\nname = \"web-untrusted\"\nkind = \"https\"\naddress = \"https://localhost:{port}/\"\nresolve = \"127.0.0.1\"\nfailure-threshold = 1\n\n\
+         [[downtime-monitor.target]]\nname = \"port\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\nfailure-threshold = 1\n\n\
+         [[downtime-monitor.target]]\nname = \"db\"\nkind = \"postgres\"\naddress = \"{conninfo}\"\nfailure-threshold = 1\n",
+        port = nginx.port,
+        cert = cert.display(),
+        conninfo = pg.conninfo()
+    );
+    let env = Env::new(&body, None);
+    let health = |out: &serde_json::Value, name: &str| {
+        out["targets"].as_array().unwrap().iter().find(|t| t["target"] == name).unwrap()["health"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let out = env.json(&["check", "--json"]);
+    assert_eq!(health(&out, "web-tls"), "up", "{out}");
+    assert_eq!(health(&out, "web-untrusted"), "down", "TLS is verified by default");
+    assert_eq!(health(&out, "port"), "up");
+    assert_eq!(health(&out, "db"), "up");
+    pg.stop_immediate();
+    let out = env.json(&["check", "--json"]);
+    assert_eq!(health(&out, "db"), "down");
+}
+
+#[test]
+fn sigterm_stops_the_daemon_cleanly_and_keeps_what_it_collected() {
+    let app = AppBackend::start("term").unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "200ms"), None);
+    let watch = env.watch(&[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = watch.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(wait_exit(watch, Duration::from_secs(10)).success(), "exit 0 on SIGTERM");
+    let r = env.json(&["report", "--since", "1h", "--json"]);
+    assert!(r["targets"][0]["observed_ms"].as_i64().unwrap() >= 500, "{}", r["targets"][0]);
+}
+
+#[test]
+fn a_torn_spool_line_does_not_stop_monitoring() {
+    let app = AppBackend::start("torn").unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), None);
+    std::fs::create_dir_all(env.dir.path().join("state")).unwrap();
+    let spool = env.dir.path().join("state/monitor.spool.jsonl");
+    let good = r#"{"target":"app","at":1000,"ok":true,"latency_ms":1.0,"error":null,"interval_ms":60000}"#;
+    let mut bytes = format!("{good}\n").into_bytes();
+    bytes.extend_from_slice(b"{\"target\":\"app\",\"error\":\"caf\xc3");
+    std::fs::write(&spool, bytes).unwrap();
+    let out = env.json(&["check", "--json"]);
+    assert_eq!(out["replayed"], 1, "the good line is written, the torn one skipped: {out}");
+    assert!(!spool.exists());
+}
+
+#[test]
+fn nonsense_durations_and_times_are_usage_errors_not_panics() {
+    let app = AppBackend::start("odd").unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), None);
+    assert_eq!(env.code(&["maintenance", "add", "--target", "app", "--for", "0s", "--reason", "x"]), 2);
+    assert_eq!(env.code(&["maintenance", "add", "--target", "app", "--for", "3000000d", "--reason", "x"]), 2);
+    assert_eq!(env.code(&["report", "--until", "10000-01-01"]), 2);
+    let huge = Env::new(&target("app", &app.url("/health"), 1, 1, "18446744073709551615s"), None);
+    assert_eq!(huge.code(&["check"]), 2);
+    let zero = Env::new(
+        &format!(
+            "{}timeout = \"0s\"\n",
+            target("app", &app.url("/health"), 1, 1, "60s").replace("timeout = \"2s\"\n", "")
+        ),
+        None,
+    );
+    assert_eq!(zero.code(&["check"]), 2);
+}
+
+#[test]
+fn check_config_hides_passwords_in_store_urls() {
+    let env = Env::new("store = \"postgres://mon:hunter2@127.0.0.1:1/history\"\n", None);
+    let out = env.run(&["--check-config", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && !text.contains("hunter2") && text.contains("mon:***@"), "{text}");
 }

@@ -152,6 +152,17 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
     if opts.jobs == 0 {
         return Err(exit::error(Code::Usage, "--jobs must be at least 1"));
     }
+    if opts.timeout.is_zero() {
+        return Err(exit::error(Code::Usage, "--timeout must be more than 0s"));
+    }
+    if let Some(base) = &opts.base_url {
+        crate::suite::check_url(base).map_err(|e| exit::error(Code::Usage, format!("--base-url: {e}")))?;
+    }
+    if let Some(dir) = cli.output.as_deref().and_then(std::path::Path::parent).filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(exit::error(Code::Usage, format!("--output: directory {} does not exist", dir.display())));
+        }
+    }
     let vars: BTreeMap<String, String> = cli.vars.iter().cloned().collect();
     let suites = match &cli.url {
         Some(url) => vec![Suite::single(ad_hoc(&cli, url)?)],
@@ -177,7 +188,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
 }
 
 fn ad_hoc(cli: &Cli, url: &str) -> anyhow::Result<Check> {
-    let mut check = Check::get(url, url).map_err(|e| exit::error(Code::Usage, e))?;
+    crate::suite::check_url(url).map_err(|e| exit::error(Code::Usage, format!("--url: {e}")))?;
+    let mut check = Check::get(&standby_common::secret::redact(url), url).map_err(|e| exit::error(Code::Usage, e))?;
     if let Some(s) = &cli.expect_status {
         check.expect.status = s.clone();
     }

@@ -62,8 +62,7 @@ type Slot = watch::Receiver<Option<Arc<Outcome>>>;
 
 /// Run suites from synchronous code (blue-green-deploy, tests).
 pub fn run_blocking(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(run(suites, opts))
+    standby_common::runtime()?.block_on(run(suites, opts))
 }
 
 /// Run every check of every suite and report. Errors are setup errors only (no base URL for
@@ -162,7 +161,7 @@ impl Job {
         let wanted = self.check.expect.render(&vars);
         let retries = self.check.retries.unwrap_or(self.opts.retries);
         let delay = self.check.retry_delay.unwrap_or(self.opts.retry_delay);
-        let backoff = Backoff { attempts: retries + 1, base: delay, max: delay.saturating_mul(8) };
+        let backoff = Backoff { attempts: retries.saturating_add(1), base: delay, max: delay.saturating_mul(8) };
         let timeout = self.check.timeout.unwrap_or(self.opts.timeout);
         let follow = self.check.follow_redirects.unwrap_or(self.opts.follow_redirects);
         let client = &self.clients[usize::from(follow)];
@@ -236,7 +235,7 @@ impl Job {
                     name: self.check.name.clone(),
                     line: self.check.line,
                     method: request.method.to_string(),
-                    url: request.url.clone(),
+                    url: standby_common::secret::redact(&request.url),
                     ok,
                     status: Some(resp.status),
                     latency_ms: standby_common::probe::ms_of(resp.latency),

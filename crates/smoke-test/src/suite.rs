@@ -409,6 +409,22 @@ fn validate_json_templates(value: &serde_json::Value) -> Result<(), String> {
     }
 }
 
+/// An absolute http(s) URL, or why not.
+pub fn check_url(u: &str) -> Result<(), String> {
+    match reqwest::Url::parse(u) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(()),
+        Ok(url) => Err(format!("URL {u:?} has scheme {:?}: expected http:// or https://", url.scheme())),
+        Err(e) => Err(format!("invalid URL {u:?} ({e}): expected e.g. https://example.com/health")),
+    }
+}
+
+fn positive(what: &str, d: Option<HumanDuration>) -> Result<Option<Duration>, String> {
+    match d.map(HumanDuration::get) {
+        Some(d) if d.is_zero() => Err(format!("{what} must be more than 0s")),
+        other => Ok(other),
+    }
+}
+
 fn regex(what: &str, pattern: &str) -> Result<Regex, String> {
     Regex::new(pattern).map_err(|e| format!("invalid regex in {what}: {e}"))
 }
@@ -431,7 +447,13 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec) -> Result<Check, String> {
     let method = c.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
     let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| format!("invalid method {method:?}"))?;
     let target = match (&c.url, &c.path) {
-        (Some(u), None) => Target::Url(Template::parse(u)?),
+        (Some(u), None) => {
+            let t = Template::parse(u)?;
+            if t.vars().next().is_none() && t.env_vars().next().is_none() {
+                check_url(u)?;
+            }
+            Target::Url(t)
+        }
         (None, Some(p)) if p.starts_with('/') => Target::Path(Template::parse(p)?),
         (None, Some(p)) => return Err(format!("path {p:?} must start with '/'")),
         _ => return Err("needs exactly one of `url` (absolute) or `path` (joined to --base-url)".into()),
@@ -439,6 +461,9 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec) -> Result<Check, String> {
     let mut headers = Vec::new();
     for (k, v) in d.headers.iter().filter(|(k, _)| !c.headers.contains_key(*k)).chain(&c.headers) {
         reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name {k:?}"))?;
+        if reqwest::header::HeaderValue::from_str(v).is_err() {
+            return Err(format!("invalid value for header {k}: control characters such as newlines are not allowed"));
+        }
         headers.push((k.clone(), Template::parse(v)?));
     }
     let body = match (&c.body, &c.json) {
@@ -516,7 +541,7 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec) -> Result<Check, String> {
         target,
         headers,
         body,
-        timeout: c.timeout.or(d.timeout).map(HumanDuration::get),
+        timeout: positive("timeout", c.timeout.or(d.timeout))?,
         retries: c.retries.or(d.retries),
         retry_delay: c.retry_delay.or(d.retry_delay).map(HumanDuration::get),
         follow_redirects: c.follow_redirects.or(d.follow_redirects),

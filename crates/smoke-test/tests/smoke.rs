@@ -493,3 +493,50 @@ fn the_example_suite_in_the_repository_is_valid() {
     let profile = suite.checks.iter().find(|c| c.name == "profile with token").unwrap();
     assert_eq!(profile.depends_on.len(), 2, "waits for login (token) and version");
 }
+
+#[test]
+fn more_bad_input_exits_2_before_anything_is_sent() {
+    let app = AppBackend::start("strict").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = app.url("");
+    let run = |args: &[&str]| smoke_bin().args(args).output().unwrap();
+    let no_scheme = write(dir.path(), "a.toml", "[[check]]\nname = \"a\"\nurl = \"example.com/health\"\n");
+    let out = run(&[no_scheme.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a.toml:1:1: check \"a\": invalid URL"));
+    let newline = write(
+        dir.path(),
+        "b.toml",
+        "[[check]]\nname = \"b\"\npath = \"/\"\nheaders = { X-A = \"1\\r\\nX-Injected: 2\" }\n",
+    );
+    let out = run(&[newline.to_str().unwrap(), "--base-url", &base]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value for header X-A"));
+    let good = write(dir.path(), "c.toml", "[[check]]\nname = \"c\"\npath = \"/\"\n");
+    let out = run(&[good.to_str().unwrap(), "--base-url", "127.0.0.1:80"]);
+    assert_eq!(out.status.code(), Some(2), "a base URL without a scheme");
+    let out =
+        run(&[good.to_str().unwrap(), "--base-url", &base, "-o", "/nonexistent-dir/junit.xml", "--format", "junit"]);
+    assert_eq!(out.status.code(), Some(2), "an output file that cannot be written");
+    let out = run(&["--url", &app.url("/"), "--timeout", "18446744073709551615s"]);
+    assert_eq!(out.status.code(), Some(2));
+    let bad_status =
+        write(dir.path(), "d.toml", "[[check]]\nname = \"d\"\npath = \"/\"\nexpect = { status = 99999 }\n");
+    let out = run(&[bad_status.to_str().unwrap(), "--base-url", &base]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid status \"99999\""), "{out:?}");
+    assert_eq!(app.hits(), 0, "nothing was sent");
+    // Huge retry counts do not overflow; a refused URL whose path says "tls" is still exit 4.
+    let port = standby_e2e::ports::free_port();
+    let out = run(&["--url", &format!("http://127.0.0.1:{port}/tls-certificate"), "--retries", "0"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn credentials_in_urls_do_not_reach_reports() {
+    let app = AppBackend::start("creds").unwrap();
+    let url = format!("http://user:hunter2@127.0.0.1:{}/health", app.port);
+    let out = smoke_bin().args(["--url", &url, "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("hunter2") && text.contains("user:***@"), "{text}");
+}

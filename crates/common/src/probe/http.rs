@@ -173,7 +173,7 @@ pub async fn fetch(
         }
         Ok::<_, (Failure, String)>((status, headers, body, truncated, final_url, peer_certificate))
     };
-    match tokio::time::timeout(timeout + Duration::from_millis(50), work).await {
+    match tokio::time::timeout(timeout.saturating_add(Duration::from_millis(50)), work).await {
         Err(_) => Err(fail(Failure::Timeout, format!("no complete answer within {timeout:?}"))),
         Ok(Err((failure, message))) => Err(fail(failure, message)),
         Ok(Ok((status, headers, body, truncated, final_url, peer_certificate))) => {
@@ -185,10 +185,11 @@ pub async fn fetch(
 /// Sort a reqwest error into a [`Failure`] with its whole message chain.
 fn classify(e: &reqwest::Error) -> (Failure, String) {
     let text = error_chain(e);
-    let lower = text.to_lowercase();
+    // Look for TLS words in the causes only: reqwest's own message holds the URL.
+    let causes = std::error::Error::source(e).map(error_chain).unwrap_or_default().to_lowercase();
     let failure = if e.is_timeout() {
         Failure::Timeout
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    } else if causes.contains("certificate") || causes.contains("tls") || causes.contains("handshake") {
         Failure::Tls
     } else if e.is_connect() && !e.is_redirect() {
         Failure::Unreachable

@@ -64,32 +64,19 @@ impl serde::Serialize for StatusSet {
 
 impl<'de> serde::Deserialize<'de> for StatusSet {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            One(u16),
-            Text(String),
-            List(Vec<OneRaw>),
-        }
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum OneRaw {
-            Num(u16),
-            Text(String),
-        }
-        let text = match Raw::deserialize(d)? {
-            Raw::One(n) => n.to_string(),
-            Raw::Text(t) => t,
-            Raw::List(items) => items
-                .into_iter()
-                .map(|i| match i {
-                    OneRaw::Num(n) => n.to_string(),
-                    OneRaw::Text(t) => t,
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
+        use serde::de::Error;
+        let one = |v: &toml::Value| match v {
+            toml::Value::Integer(n) => Ok(n.to_string()),
+            toml::Value::String(s) => Ok(s.clone()),
+            other => Err(D::Error::custom(format!(
+                "invalid status {other}: expected e.g. 200, \"2xx\", \"200-299\" or a list of those"
+            ))),
         };
-        text.parse().map_err(serde::de::Error::custom)
+        let text = match toml::Value::deserialize(d)? {
+            toml::Value::Array(items) => items.iter().map(one).collect::<Result<Vec<_>, _>>()?.join(", "),
+            other => one(&other)?,
+        };
+        text.parse().map_err(D::Error::custom)
     }
 }
 
@@ -126,6 +113,8 @@ mod tests {
             c: StatusSet,
         }
         let t: T = toml::from_str("a = 204\nb = \"3xx\"\nc = [200, \"404\"]").unwrap();
+        let err = toml::from_str::<T>("a = 99999\nb = 1\nc = 1").map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("invalid status \"99999\""), "{err}");
         assert!(t.a.contains(204) && t.b.contains(302) && t.c.contains(404) && !t.c.contains(201));
     }
 }

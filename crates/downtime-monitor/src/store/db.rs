@@ -89,6 +89,8 @@ impl From<Option<i64>> for Val {
     }
 }
 
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Which SQL dialect a connection speaks, where the two differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -120,8 +122,18 @@ impl Db {
         if let Some(p) = password {
             config.password(p.expose());
         }
-        config.connect_timeout(Duration::from_secs(10));
-        let client = config.connect(postgres::NoTls).context("cannot connect to the PostgreSQL store")?;
+        config.connect_timeout(CONNECT_TIMEOUT);
+        config.options("-c statement_timeout=60000");
+        // connect_timeout covers TCP only: a server that accepts and then says nothing would
+        // hang the run (and hold the lock). Bound the whole start-up.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(config.connect(postgres::NoTls));
+        });
+        let client = rx
+            .recv_timeout(CONNECT_TIMEOUT + Duration::from_secs(5))
+            .map_err(|_| anyhow::anyhow!("the PostgreSQL store did not complete the connection within 15s"))?
+            .context("cannot connect to the PostgreSQL store")?;
         Ok(Db::Postgres { client: Box::new(client), prepared: HashMap::new() })
     }
 

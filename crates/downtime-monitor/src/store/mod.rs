@@ -265,6 +265,40 @@ impl Store {
         Ok(())
     }
 
+    /// Replace this vantage's history of `target` in `[from, to)` (samples, and incidents
+    /// that started there) with imported samples and incidents, in one transaction.
+    pub fn replace_history(
+        &mut self,
+        target: &str,
+        from: i64,
+        to: i64,
+        samples: &[Stored],
+        incidents: &[IncidentChange],
+    ) -> anyhow::Result<()> {
+        self.db.batch("BEGIN")?;
+        let v: Val = (&self.vantage).into();
+        let result = self
+            .db
+            .exec(
+                "DELETE FROM samples WHERE target = ? AND vantage = ? AND at >= ? AND at < ?",
+                &[target.into(), v.clone(), from.into(), to.into()],
+            )
+            .and_then(|_| {
+                self.db.exec(
+                    "DELETE FROM incidents WHERE target = ? AND vantage = ? AND started >= ? AND started < ?",
+                    &[target.into(), v, from.into(), to.into()],
+                )
+            })
+            .and_then(|_| self.write_round(samples, &[], incidents));
+        match result {
+            Ok(()) => self.db.batch("COMMIT"),
+            Err(e) => {
+                let _ = self.db.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
     /// `AND vantage = ?` with its parameter, or nothing for every vantage.
     fn vantage_filter(&self, all: bool) -> (&'static str, Vec<Val>) {
         if all {
@@ -463,12 +497,17 @@ impl Spool {
 
     /// The spooled samples (a torn last line from a crash is skipped).
     pub fn read(&self) -> anyhow::Result<Vec<Sample>> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e).context("cannot read spool"),
         };
-        Ok(text.lines().filter_map(|l| serde_json::from_str::<SpooledSample>(l).ok()).map(Into::into).collect())
+        // Line by line as bytes: a line torn by a crash (even mid-character) is skipped.
+        Ok(bytes
+            .split(|b| *b == b'\n')
+            .filter_map(|l| serde_json::from_slice::<SpooledSample>(l).ok())
+            .map(Into::into)
+            .collect())
     }
 
     /// Forget the spool once its samples are in the database.
