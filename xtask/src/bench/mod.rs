@@ -3,6 +3,7 @@
 //! `target/bench/report.json` (a JSON array, rewritten each run) and of the printed table.
 
 mod help;
+mod monitor;
 mod smoke;
 
 use std::time::{Duration, Instant};
@@ -59,7 +60,7 @@ impl Row {
 
 type Bench = fn() -> anyhow::Result<Vec<Row>>;
 
-const BENCHES: &[(&str, Bench)] = &[("help", help::run), ("smoke", smoke::run)];
+const BENCHES: &[(&str, Bench)] = &[("help", help::run), ("smoke", smoke::run), ("monitor", monitor::run)];
 
 pub fn bench(names: &[String]) -> anyhow::Result<()> {
     for n in names {
