@@ -17,8 +17,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use downtime_monitor::machine::{Health, TargetState};
+use downtime_monitor::config::Kind;
+use downtime_monitor::machine::{self, TargetState, Transition};
 use downtime_monitor::store::{IncidentChange, Store, Stored};
+use downtime_monitor::target::{How, Sample, Target};
 use standby_e2e::http_client;
 use standby_e2e::nginx::{Nginx, NginxOptions};
 use standby_e2e::ports::free_port;
@@ -507,63 +509,45 @@ fn generate_year(db: &Path, names: &[String], now: i64) -> anyhow::Result<GenSta
     Ok(stats)
 }
 
-/// The tool's state machine (failure threshold 3, recovery threshold 2, no maintenance).
+/// One generated target, driven through the tool's own state machine (failure threshold 3,
+/// recovery threshold 2, no maintenance), so the history looks like what `check` writes.
 struct Sim {
     state: TargetState,
+    target: Target,
     blip: u32,
 }
 
 impl Sim {
     fn new(name: &str) -> Sim {
-        Sim { state: TargetState::new(name), blip: 0 }
+        let target = Target {
+            name: name.to_string(),
+            kind: Kind::Http,
+            how: How::Tcp("127.0.0.1:1".into()),
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+            failure_threshold: 3,
+            recovery_threshold: 2,
+        };
+        Sim { state: TargetState::new(name), target, blip: 0 }
     }
 
     fn apply(&mut self, at: i64, ok: bool, error: Option<&str>) -> Option<IncidentChange> {
-        let s = &mut self.state;
-        s.last_at = at;
-        if s.since == 0 {
-            s.since = at;
-        }
-        if ok {
-            s.fails = 0;
-            if s.oks == 0 {
-                s.streak_start = at;
+        let sample = Sample {
+            target: self.target.name.clone(),
+            at,
+            ok,
+            latency_ms: 0.0,
+            error: error.map(str::to_string),
+            interval_ms: MINUTE_MS,
+        };
+        match machine::apply(&mut self.state, &sample, &self.target, false, None)? {
+            Transition::Down { started, error } => {
+                Some(IncidentChange::Open { target: self.target.name.clone(), started, cause: error })
             }
-            s.oks += 1;
-            match s.health {
-                Health::Unknown => {
-                    s.health = Health::Up;
-                    s.since = at;
-                    None
-                }
-                Health::Down if s.oks >= 2 => {
-                    s.health = Health::Up;
-                    s.since = s.streak_start;
-                    s.incident_started = None;
-                    s.last_alert = None;
-                    Some(IncidentChange::Close { target: s.target.clone(), ended: s.streak_start })
-                }
-                _ => None,
+            Transition::Recovered { ended, .. } => {
+                Some(IncidentChange::Close { target: self.target.name.clone(), ended })
             }
-        } else {
-            s.last_error = error.map(str::to_string);
-            s.oks = 0;
-            if s.fails == 0 {
-                s.streak_start = at;
-            }
-            s.fails += 1;
-            if s.health != Health::Down && s.fails >= 3 {
-                s.health = Health::Down;
-                s.since = s.streak_start;
-                s.incident_started = Some(s.streak_start);
-                s.last_alert = Some(at);
-                return Some(IncidentChange::Open {
-                    target: s.target.clone(),
-                    started: s.streak_start,
-                    cause: error.unwrap_or("failed").to_string(),
-                });
-            }
-            None
+            Transition::Reminder { .. } => None,
         }
     }
 }
