@@ -50,7 +50,7 @@ impl Row {
             theirs: theirs.map(round),
             anchor: anchor.into(),
             ratio: theirs.filter(|t| *t > 0.0).map(|t| round(ours / t)),
-            goal: format!("<= {limit}"),
+            goal: format!("<= {}", round(limit)),
             met: ours <= limit,
             runs,
             machine: machine(),
