@@ -517,3 +517,34 @@ fn check_config_hides_passwords_in_store_urls() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && !text.contains("hunter2") && text.contains("mon:***@"), "{text}");
 }
+
+#[test]
+fn a_weekly_window_from_the_config_covers_failures_and_reminders_repeat_when_asked() {
+    let app = AppBackend::start("weekly").unwrap();
+    let hook = Webhook::start(200).unwrap();
+    // A daily window that started a minute ago (UTC) and lasts an hour.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 60;
+    let (h, m) = ((now / 3600) % 24, (now / 60) % 60);
+    let window = format!(
+        "\n[[downtime-monitor.maintenance]]\ntarget = \"*\"\nstart = \"{h:02}:{m:02}\"\nduration = \"1h\"\nreason = \"nightly job\"\n"
+    );
+    let env = Env::new(&format!("{}{window}", target("app", &app.url("/health"), 1, 1, "60s")), Some(&hook));
+    app.set_healthy(false);
+    for _ in 0..2 {
+        let out = env.json(&["check", "--json"]);
+        assert_eq!(out["targets"][0]["maintenance"], true, "{out}");
+        assert_ne!(out["targets"][0]["health"], "down");
+    }
+    assert!(hook.received().is_empty());
+
+    // Without a window, with a reminder: one DOWN alert, then one per check while down.
+    let env =
+        Env::new(&format!("reminder = \"1ms\"\n{}", target("app", &app.url("/health"), 1, 1, "60s")), Some(&hook));
+    for _ in 0..3 {
+        assert_eq!(env.code(&["check"]), 1);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let alerts = hook.received();
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    assert!(alerts[2].json()["message"].as_str().unwrap().contains("still DOWN"));
+}
