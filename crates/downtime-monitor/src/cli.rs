@@ -80,12 +80,13 @@ pub enum Command {
         /// Start: 30d (ago), 2026-01-01, or an RFC 3339 time
         #[arg(long, default_value = "30d")]
         since: String,
-        /// End [default: now]
+        /// End: a time as for --since, or now
         #[arg(long, default_value = "now")]
         until: String,
         /// Only these targets (repeatable)
         #[arg(long = "target", value_name = "NAME")]
         targets: Vec<String>,
+        /// Report format (html and svg draw a timeline per target)
         #[arg(long, value_enum, default_value = "human")]
         format: ReportFormat,
         /// One row per calendar month too
