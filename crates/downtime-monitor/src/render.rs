@@ -55,6 +55,7 @@ pub fn svg(report: &Report) -> anyhow::Result<String> {
                 .disable_mesh()
                 .disable_y_axis()
                 .x_labels(6)
+                .x_label_style(("sans-serif", 12))
                 .x_label_formatter(&|ms| clock::fmt(*ms).chars().take(16).collect::<String>().replace('T', " "))
                 .draw()
                 .map_err(plot_err)?;
