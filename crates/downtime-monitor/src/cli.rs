@@ -184,6 +184,7 @@ impl Setup {
             recurring: self.recurring.clone(),
             reminder_ms: self.config.reminder.map(|d| millis(d.get())),
             retention_ms: self.config.retention.map(|d| millis(d.get())).unwrap_or(30 * clock::DAY_MS),
+            store: Default::default(),
         }
     }
 

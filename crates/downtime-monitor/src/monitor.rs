@@ -94,6 +94,9 @@ pub struct Monitor {
     pub recurring: Vec<crate::maintenance::Recurring>,
     pub reminder_ms: Option<i64>,
     pub retention_ms: i64,
+    /// The open history, kept between rounds of the daemon (dropped after an error, so the
+    /// next round reconnects).
+    pub store: std::sync::Mutex<Option<Store>>,
 }
 
 impl Monitor {
@@ -135,7 +138,19 @@ impl Monitor {
     }
 
     fn write(&self, samples: &[Sample]) -> anyhow::Result<(Round, Vec<(String, Transition)>)> {
-        let mut store = Store::connect(&self.location, &self.vantage)?;
+        let mut guard = self.store.lock().map_err(|_| anyhow::anyhow!("the history connection was poisoned"))?;
+        let mut store = match guard.take() {
+            Some(store) => store,
+            None => Store::connect(&self.location, &self.vantage)?,
+        };
+        let result = self.write_with(&mut store, samples);
+        if result.is_ok() {
+            *guard = Some(store);
+        }
+        result
+    }
+
+    fn write_with(&self, store: &mut Store, samples: &[Sample]) -> anyhow::Result<(Round, Vec<(String, Transition)>)> {
         let now = clock::now_ms();
         let maint = Maintenance { recurring: self.recurring.clone(), windows: store.windows(now - 7 * clock::DAY_MS)? };
         let mut states: BTreeMap<String, TargetState> =
