@@ -197,3 +197,31 @@ fn the_run_lock_held_by_another_process_exits_3_and_a_killed_holder_does_not_blo
     holder.wait().unwrap();
     assert!(standby_e2e::process::wait_until(Duration::from_secs(5), || state.lock("run").is_ok()));
 }
+
+#[test]
+fn postgres_probe_uses_tls_and_verifies_the_certificate() {
+    use std::os::unix::fs::PermissionsExt;
+    let pg = standby_e2e::start_primary().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = standby_e2e::tls::self_signed(dir.path(), "localhost", 30).unwrap();
+    for (from, name) in [(&cert, "server.crt"), (&key, "server.key")] {
+        let to = pg.data_dir.join(name);
+        std::fs::copy(from, &to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if let Some((uid, gid)) = standby_e2e::postgres::server_user().unwrap() {
+            std::os::unix::fs::chown(&to, Some(uid), Some(gid)).unwrap();
+        }
+    }
+    pg.psql("ALTER SYSTEM SET ssl = on").unwrap();
+    pg.psql("SELECT pg_reload_conf()").unwrap();
+    let conninfo = |mode: &str| format!("host=localhost port={} user=postgres dbname=postgres sslmode={mode}", pg.port);
+    let on = standby_e2e::process::wait_until(Duration::from_secs(5), || pg.psql("SHOW ssl").is_ok_and(|v| v == "on"));
+    assert!(on, "the server turned TLS on");
+    let t = Duration::from_secs(5);
+    let untrusted = block(probe::postgres::check(&conninfo("require"), None, t));
+    assert_eq!(untrusted.failure, Some(Failure::Tls), "a self-signed certificate is refused: {untrusted:?}");
+    let trusted = block(probe::postgres::check_with_ca(&conninfo("require"), None, Some(&cert), t));
+    assert!(trusted.ok, "{trusted:?}");
+    let plain = block(probe::postgres::check(&conninfo("disable"), None, t));
+    assert!(plain.ok, "sslmode=disable connects without TLS: {plain:?}");
+}

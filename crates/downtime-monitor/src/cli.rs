@@ -224,7 +224,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
                 config.store_password_file.as_deref(),
                 "PGPASSWORD",
             )?;
-            (Location::Postgres { conninfo, password }, state_dir.join("spool.jsonl"))
+            let ca_file = config.store_cacert.clone();
+            (Location::Postgres { conninfo, password, ca_file }, state_dir.join("spool.jsonl"))
         }
         None => {
             let db = cli.database.or(config.database.clone()).unwrap_or_else(|| state_dir.join("monitor.db"));

@@ -45,6 +45,8 @@ pub struct Config {
     pub store: Option<String>,
     pub store_password_env: Option<String>,
     pub store_password_file: Option<PathBuf>,
+    /// A CA to trust for the store's TLS certificate (besides the system's).
+    pub store_cacert: Option<PathBuf>,
     /// How long raw samples are kept before hourly roll-up [default: 30d].
     pub retention: Option<HumanDuration>,
     /// Probes in flight at most [default: 64].

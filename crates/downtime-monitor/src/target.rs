@@ -18,7 +18,7 @@ use crate::config::{Config, Kind, TargetSpec};
 pub enum How {
     Http(Box<HttpCheck>),
     Tcp(String),
-    Postgres { conninfo: String, password: Option<Secret> },
+    Postgres { conninfo: String, password: Option<Secret>, ca_file: Option<std::path::PathBuf> },
     Command(Vec<String>),
 }
 
@@ -109,7 +109,7 @@ fn build(spec: &TargetSpec) -> Result<Target, String> {
                 (env, file) => secret::resolve("postgres password", env.as_deref(), file.as_deref(), "")
                     .map_err(|e| format!("{e:#}"))?,
             };
-            How::Postgres { conninfo, password }
+            How::Postgres { conninfo, password, ca_file: spec.cacert.clone() }
         }
         Kind::Command => match &spec.command {
             Some(argv) if !argv.is_empty() => How::Command(argv.clone()),
@@ -144,8 +144,8 @@ impl Target {
                 _ => check.run().await,
             },
             How::Tcp(addr) => probe::tcp::check(addr, self.timeout).await,
-            How::Postgres { conninfo, password } => {
-                probe::postgres::check(conninfo, password.as_ref(), self.timeout).await
+            How::Postgres { conninfo, password, ca_file } => {
+                probe::postgres::check_with_ca(conninfo, password.as_ref(), ca_file.as_deref(), self.timeout).await
             }
             How::Command(argv) => run_command(argv, self.timeout).await,
         };

@@ -117,7 +117,8 @@ impl Db {
 
     /// Connect with a libpq-style conninfo or `postgres://` URL; the password (if any) is a
     /// secret kept out of the connection string.
-    pub fn postgres(conninfo: &str, password: Option<&Secret>) -> anyhow::Result<Db> {
+    pub fn postgres(conninfo: &str, password: Option<&Secret>, ca_file: Option<&Path>) -> anyhow::Result<Db> {
+        let tls = standby_common::probe::postgres::tls(ca_file)?;
         let mut config: postgres::Config = conninfo.parse().context("invalid PostgreSQL connection string")?;
         if let Some(p) = password {
             config.password(p.expose());
@@ -128,7 +129,7 @@ impl Db {
         // hang the run (and hold the lock). Bound the whole start-up.
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let _ = tx.send(config.connect(postgres::NoTls));
+            let _ = tx.send(config.connect(tls));
         });
         let client = rx
             .recv_timeout(CONNECT_TIMEOUT + Duration::from_secs(5))

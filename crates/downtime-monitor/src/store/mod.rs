@@ -64,7 +64,12 @@ CREATE TABLE IF NOT EXISTS maintenance (
 #[derive(Debug, Clone)]
 pub enum Location {
     Sqlite(PathBuf),
-    Postgres { conninfo: String, password: Option<standby_common::secret::Secret> },
+    Postgres {
+        conninfo: String,
+        password: Option<standby_common::secret::Secret>,
+        /// An extra CA to trust for the server's certificate (TLS is verified).
+        ca_file: Option<PathBuf>,
+    },
 }
 
 impl Location {
@@ -182,7 +187,9 @@ impl Store {
     pub fn connect(location: &Location, vantage: &str) -> anyhow::Result<Store> {
         let mut db = match location {
             Location::Sqlite(path) => Db::sqlite(path)?,
-            Location::Postgres { conninfo, password } => Db::postgres(conninfo, password.as_ref())?,
+            Location::Postgres { conninfo, password, ca_file } => {
+                Db::postgres(conninfo, password.as_ref(), ca_file.as_deref())?
+            }
         };
         let schema = match db.dialect() {
             Dialect::Sqlite => SCHEMA_SQLITE,
