@@ -86,3 +86,16 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .without_time()
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_progress_bar_when_stderr_is_not_a_terminal_or_output_is_json_or_quiet() {
+        // Under the test runner stderr is captured, as it is under cron and CI.
+        assert!(Output::default().progress(10, "x").is_hidden() || std::io::stderr().is_terminal());
+        assert!(Output { json: true, quiet: false }.progress(10, "x").is_hidden());
+        assert!(Output { json: false, quiet: true }.progress(10, "x").is_hidden());
+    }
+}

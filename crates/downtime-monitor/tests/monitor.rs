@@ -548,3 +548,31 @@ fn a_weekly_window_from_the_config_covers_failures_and_reminders_repeat_when_ask
     assert_eq!(alerts.len(), 3, "{alerts:?}");
     assert!(alerts[2].json()["message"].as_str().unwrap().contains("still DOWN"));
 }
+
+#[test]
+fn a_locked_database_keeps_the_round_in_the_spool() {
+    let app = AppBackend::start("locked").unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), None);
+    assert_eq!(env.code(&["check"]), 0, "creates the database");
+    let db = env.dir.path().join("state/monitor.db");
+    // Another program holds the write lock for longer than the monitor waits (5 s).
+    use std::os::unix::process::CommandExt;
+    let mut holder = Command::new("sh")
+        .arg("-c")
+        .arg(format!("(echo 'BEGIN EXCLUSIVE;'; echo 'SELECT 1;'; sleep 9) | sqlite3 {}", db.display()))
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("locked") && err.contains("kept in"), "{err}");
+    // The whole group: sh, sqlite3 and sleep.
+    Command::new("kill").args(["-KILL", "--", &format!("-{}", holder.id())]).status().unwrap();
+    holder.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let out = env.json(&["check", "--json"]);
+    assert_eq!(out["replayed"], 1, "{out}");
+}

@@ -145,6 +145,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         },
         follow_redirects: cli.follow_redirects || config.follow_redirects.unwrap_or(false),
         resolve: cli.resolve.clone(),
+        progress: indicatif::ProgressBar::hidden(),
     };
     if ctx.check_config {
         return print_effective_config(&ctx, &config);
@@ -171,6 +172,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         }
         None => cli.suites.iter().map(|p| Suite::load(p, &vars)).collect::<anyhow::Result<_>>()?,
     };
+    let total = suites.iter().map(|s| s.checks.len() as u64).sum();
+    let opts = RunOptions { progress: ctx.output.progress(total, "checks"), ..opts };
     let report = crate::run_blocking(&suites, &opts)?;
     let code = exit_code(&report);
     let rendered = format.render(&report);

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub follow_redirects: bool,
     /// Pin host names to IPs (`--resolve host:ip`).
     pub resolve: Vec<(String, IpAddr)>,
+    /// Ticked once per finished check (the CLI shows it only when stderr is a terminal).
+    pub progress: indicatif::ProgressBar,
 }
 
 impl Default for RunOptions {
@@ -47,6 +49,7 @@ impl Default for RunOptions {
             tls: TlsOptions::default(),
             follow_redirects: false,
             resolve: Vec::new(),
+            progress: indicatif::ProgressBar::hidden(),
         }
     }
 }
@@ -113,8 +116,10 @@ pub async fn run(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> 
                 dep_names: check.depends_on.iter().map(|&i| suite.checks[i].name.clone()).collect(),
             };
             order += 1;
+            let progress = opts.progress.clone();
             tasks.spawn(async move {
                 let (result, outcome) = job.run(deps).await;
+                progress.inc(1);
                 let _ = tx.send(Some(Arc::new(outcome)));
                 result
             });
@@ -124,6 +129,7 @@ pub async fn run(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> 
     while let Some(done) = tasks.join_next().await {
         results.push(done?);
     }
+    opts.progress.finish_and_clear();
     results.sort_by_key(|r| r.order);
     Ok(Report::new(results, started.elapsed()))
 }
