@@ -16,6 +16,7 @@ mod db;
 
 pub use db::{Db, Dialect, Val};
 
+/// The tables, in SQLite's types ([`schema`] derives PostgreSQL's).
 const SCHEMA_SQLITE: &str = "
 CREATE TABLE IF NOT EXISTS samples (
     target TEXT NOT NULL, vantage TEXT NOT NULL, at INTEGER NOT NULL, ok INTEGER NOT NULL,
@@ -38,27 +39,16 @@ CREATE TABLE IF NOT EXISTS maintenance (
     reason TEXT NOT NULL);
 ";
 
-const SCHEMA_POSTGRES: &str = "
-CREATE TABLE IF NOT EXISTS samples (
-    target TEXT NOT NULL, vantage TEXT NOT NULL, at BIGINT NOT NULL, ok BIGINT NOT NULL,
-    latency_ms DOUBLE PRECISION NOT NULL, error TEXT, interval_ms BIGINT NOT NULL,
-    maintenance BIGINT NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS samples_by_target ON samples (target, at);
-CREATE INDEX IF NOT EXISTS samples_by_time ON samples (at);
-CREATE TABLE IF NOT EXISTS hourly (
-    target TEXT NOT NULL, vantage TEXT NOT NULL, hour BIGINT NOT NULL,
-    samples BIGINT NOT NULL, failures BIGINT NOT NULL, known_ms BIGINT NOT NULL,
-    latency_sum DOUBLE PRECISION NOT NULL, PRIMARY KEY (target, vantage, hour));
-CREATE TABLE IF NOT EXISTS states (
-    target TEXT NOT NULL, vantage TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (target, vantage));
-CREATE TABLE IF NOT EXISTS incidents (
-    id BIGSERIAL PRIMARY KEY, target TEXT NOT NULL, vantage TEXT NOT NULL,
-    started BIGINT NOT NULL, ended BIGINT, cause TEXT);
-CREATE INDEX IF NOT EXISTS incidents_by_target ON incidents (target, started);
-CREATE TABLE IF NOT EXISTS maintenance (
-    id BIGSERIAL PRIMARY KEY, target TEXT NOT NULL, start BIGINT NOT NULL, end_at BIGINT NOT NULL,
-    reason TEXT NOT NULL);
-";
+/// The same schema in PostgreSQL's types.
+fn schema(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Sqlite => SCHEMA_SQLITE.to_string(),
+        Dialect::Postgres => SCHEMA_SQLITE
+            .replace("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY")
+            .replace("INTEGER", "BIGINT")
+            .replace("REAL", "DOUBLE PRECISION"),
+    }
+}
 
 /// Where the history is kept.
 #[derive(Debug, Clone)]
@@ -191,11 +181,8 @@ impl Store {
                 Db::postgres(conninfo, password.as_ref(), ca_file.as_deref())?
             }
         };
-        let schema = match db.dialect() {
-            Dialect::Sqlite => SCHEMA_SQLITE,
-            Dialect::Postgres => SCHEMA_POSTGRES,
-        };
-        db.batch(schema).with_context(|| format!("the history in {} is unusable", location.describe()))?;
+        db.batch(&schema(db.dialect()))
+            .with_context(|| format!("the history in {} is unusable", location.describe()))?;
         Ok(Store { db, vantage: vantage.to_string() })
     }
 
