@@ -142,10 +142,10 @@ fn coverage(samples: &[crate::store::Stored]) -> Vec<(i64, i64)> {
         .enumerate()
         .map(|(i, s)| {
             let end = match samples.get(i + 1) {
-                Some(n) if n.at - s.at <= s.interval_ms + s.interval_ms / 2 => n.at,
-                _ => s.at + s.interval_ms,
+                Some(n) if n.sample.at - s.sample.at <= s.sample.interval_ms + s.sample.interval_ms / 2 => n.sample.at,
+                _ => s.sample.at + s.sample.interval_ms,
             };
-            (s.at, end.max(s.at))
+            (s.sample.at, end.max(s.sample.at))
         })
         .collect()
 }

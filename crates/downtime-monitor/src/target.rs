@@ -35,7 +35,7 @@ pub struct Target {
 }
 
 /// One probe's outcome.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     pub target: String,
     /// Unix ms when the probe started.

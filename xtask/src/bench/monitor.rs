@@ -486,17 +486,10 @@ fn generate_year(db: &Path, names: &[String], now: i64) -> anyhow::Result<GenSta
                     changes.push(c);
                 }
                 stats.failures += usize::from(!ok);
-                samples.push(Stored {
-                    target: sim.state.target.clone(),
-                    at,
-                    ok,
-                    latency_ms,
-                    error,
-                    interval_ms: MINUTE_MS,
-                    maintenance: false,
-                    // save_round writes the store's own vantage ("bench")
-                    vantage: String::new(),
-                });
+                // save_round writes the store's own vantage ("bench")
+                let sample =
+                    Sample { target: sim.state.target.clone(), at, ok, latency_ms, error, interval_ms: MINUTE_MS };
+                samples.push(Stored::new(&sample, false));
             }
         }
         stats.samples += samples.len();

@@ -80,32 +80,18 @@ impl Location {
 }
 
 /// A sample as stored, with whether it fell in a maintenance window.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Stored {
-    pub target: String,
-    pub at: i64,
-    pub ok: bool,
-    pub latency_ms: f64,
-    pub error: Option<String>,
-    pub interval_ms: i64,
+    #[serde(flatten)]
+    pub sample: Sample,
     pub maintenance: bool,
     /// The monitor that took it (filled in when read back).
-    #[serde(default)]
     pub vantage: String,
 }
 
 impl Stored {
     pub fn new(s: &Sample, maintenance: bool) -> Stored {
-        Stored {
-            target: s.target.clone(),
-            at: s.at,
-            ok: s.ok,
-            latency_ms: s.latency_ms,
-            error: s.error.clone(),
-            interval_ms: s.interval_ms,
-            maintenance,
-            vantage: String::new(),
-        }
+        Stored { sample: s.clone(), maintenance, vantage: String::new() }
     }
 }
 
@@ -222,10 +208,10 @@ impl Store {
         incidents: &[IncidentChange],
     ) -> anyhow::Result<()> {
         let v: Val = (&self.vantage).into();
-        for s in samples {
+        for Stored { sample: s, maintenance, .. } in samples {
             self.db.exec(
                 "INSERT INTO samples (target, vantage, at, ok, latency_ms, error, interval_ms, maintenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                &[(&s.target).into(), v.clone(), s.at.into(), s.ok.into(), s.latency_ms.into(), s.error.as_ref().into(), s.interval_ms.into(), s.maintenance.into()],
+                &[(&s.target).into(), v.clone(), s.at.into(), s.ok.into(), s.latency_ms.into(), s.error.as_ref().into(), s.interval_ms.into(), (*maintenance).into()],
             )?;
         }
         for s in states {
@@ -449,12 +435,14 @@ impl Store {
 
 fn row_to_stored(target: &str, r: &[Val]) -> Stored {
     Stored {
-        target: target.to_string(),
-        at: r[0].int(),
-        ok: r[1].int() != 0,
-        latency_ms: r[2].real(),
-        error: r[3].opt_text(),
-        interval_ms: r[4].int(),
+        sample: Sample {
+            target: target.to_string(),
+            at: r[0].int(),
+            ok: r[1].int() != 0,
+            latency_ms: r[2].real(),
+            error: r[3].opt_text(),
+            interval_ms: r[4].int(),
+        },
         maintenance: r[5].int() != 0,
         vantage: r[6].text(),
     }
@@ -497,11 +485,7 @@ impl Spool {
             Err(e) => return Err(e).context("cannot read spool"),
         };
         // Line by line as bytes: a line torn by a crash (even mid-character) is skipped.
-        Ok(bytes
-            .split(|b| *b == b'\n')
-            .filter_map(|l| serde_json::from_slice::<SpooledSample>(l).ok())
-            .map(Into::into)
-            .collect())
+        Ok(bytes.split(|b| *b == b'\n').filter_map(|l| serde_json::from_slice::<Sample>(l).ok()).collect())
     }
 
     /// Forget the spool once its samples are in the database.
@@ -509,29 +493,6 @@ impl Spool {
         match std::fs::remove_file(&self.path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
-        }
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct SpooledSample {
-    target: String,
-    at: i64,
-    ok: bool,
-    latency_ms: f64,
-    error: Option<String>,
-    interval_ms: i64,
-}
-
-impl From<SpooledSample> for Sample {
-    fn from(s: SpooledSample) -> Sample {
-        Sample {
-            target: s.target,
-            at: s.at,
-            ok: s.ok,
-            latency_ms: s.latency_ms,
-            error: s.error,
-            interval_ms: s.interval_ms,
         }
     }
 }
