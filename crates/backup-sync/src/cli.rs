@@ -1,7 +1,7 @@
 //! Command line of backup-sync: the shared global flags; the tool's commands come with its issue.
 
-use clap::Parser;
 use standby_common::cli::{print_effective_config, GlobalArgs};
+use standby_common::settings::{self, Sources};
 use standby_common::Code;
 
 use crate::config::Config;
@@ -13,21 +13,28 @@ const EXAMPLES: &str = "Examples:
   backup-sync --check-config --json";
 
 /// encrypted, deduplicated backups with database dumps, retention, offsite copy and test restores.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "backup-sync", version, after_help = EXAMPLES, arg_required_else_help = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+
+    #[command(flatten)]
+    pub settings: Config,
 }
+
+/// The tool's name: its config section and env var prefix.
+pub const TOOL: &str = "backup-sync";
 
 /// Parse the process arguments and run.
 pub fn main() -> anyhow::Result<Code> {
-    run(Cli::parse())
+    let (cli, sources) = settings::parse::<Cli, Config>(TOOL);
+    run(cli, &sources)
 }
 
 /// Run with parsed arguments.
-pub fn run(cli: Cli) -> anyhow::Result<Code> {
-    let ctx = cli.global.start("backup-sync")?;
-    let config: Config = ctx.section()?;
-    print_effective_config(&ctx, &config)
+pub fn run(cli: Cli, sources: &Sources) -> anyhow::Result<Code> {
+    let ctx = cli.global.start(TOOL)?;
+    let resolved = ctx.resolve(cli.settings.clone(), sources)?;
+    print_effective_config(&ctx, &resolved)
 }

@@ -4,3 +4,12 @@
 fn keeps_the_shared_cli_contract() {
     standby_e2e::cli_contract::check(env!("CARGO_BIN_EXE_backup-sync"), "backup-sync");
 }
+
+#[test]
+fn every_setting_is_a_flag_and_an_env_var() {
+    standby_e2e::cli_contract::settings::<backup_sync::cli::Cli, backup_sync::config::Config>(
+        env!("CARGO_BIN_EXE_backup-sync"),
+        "backup-sync",
+        &[],
+    );
+}

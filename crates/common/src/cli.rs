@@ -7,8 +7,8 @@ use crate::config::ConfigFile;
 use crate::exit::Code;
 use crate::notify::Notifiers;
 use crate::output::{self, Output};
+use crate::settings::{self, Resolved, Section, Sources};
 use crate::state::StateDir;
-use serde::de::DeserializeOwned;
 
 /// Global flags: `--config`, `--json`, `-v`/`-q`, `--state-dir`, `--check-config`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -73,9 +73,10 @@ impl GlobalArgs {
 }
 
 impl Context {
-    /// This tool's section of the config file (defaults when absent).
-    pub fn section<T: DeserializeOwned + Default>(&self) -> anyhow::Result<T> {
-        self.config.section_or_default(self.tool)
+    /// This tool's section: the file's, with flags and env vars (their [`Sources`]) merged
+    /// over it.
+    pub fn resolve<S: Section>(&self, cli: S, sources: &Sources) -> anyhow::Result<Resolved<S>> {
+        settings::resolve(&self.config, self.tool, cli, sources)
     }
 
     /// This tool's state dir, created if needed.
@@ -84,37 +85,29 @@ impl Context {
     }
 }
 
-/// `--check-config`: the tool's effective settings (its section, defaults filled in, secrets
-/// shown as `***`) as TOML, or as JSON with `--json`. The config was already validated when
-/// this runs, so reaching it means the file is good.
-pub fn print_effective_config<T: serde::Serialize>(ctx: &Context, section: &T) -> anyhow::Result<Code> {
+/// `--check-config`: the tool's effective settings (flags, env, file and defaults merged,
+/// secrets shown as `***`), each with where it came from, as commented TOML or, with
+/// `--json`, as `{"config", "tool", "settings", "origins"}`. The config was validated when
+/// this runs; it is rendered before `-q` is looked at, so `-q` never hides an error.
+pub fn print_effective_config<S: Section>(ctx: &Context, resolved: &Resolved<S>) -> anyhow::Result<Code> {
     let source = ctx.config.path.as_ref().map(|p| p.display().to_string());
-    if ctx.output.quiet {
-        return Ok(Code::Ok);
-    }
-    // Passwords inside URLs or conninfo strings (a store, a target address) are hidden too.
-    let mut settings = serde_json::to_value(section)?;
-    redact_strings(&mut settings);
-    if ctx.output.json {
-        let doc = serde_json::json!({ "config": source, "tool": ctx.tool, "settings": settings });
-        println!("{doc}");
+    let text = if ctx.output.json {
+        let doc = serde_json::json!({
+            "config": source,
+            "tool": ctx.tool,
+            "settings": resolved.effective()?,
+            "origins": resolved.origins,
+        });
+        format!("{doc}\n")
     } else {
-        let mut doc = toml::Table::new();
-        doc.insert(ctx.tool.to_string(), toml::Value::try_from(settings)?);
-        match &source {
-            Some(path) => println!("# {path}: ok"),
-            None => println!("# no config file: defaults and flags only"),
-        }
-        print!("{}", toml::to_string_pretty(&doc)?);
+        let head = match &source {
+            Some(path) => format!("# {path}: ok"),
+            None => "# no config file: defaults, env vars and flags only".to_string(),
+        };
+        format!("{head}\n{}", resolved.to_toml()?)
+    };
+    if !ctx.output.quiet {
+        print!("{text}");
     }
     Ok(Code::Ok)
-}
-
-fn redact_strings(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::String(s) => *s = crate::secret::redact(s),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_strings),
-        serde_json::Value::Object(map) => map.values_mut().for_each(redact_strings),
-        _ => {}
-    }
 }

@@ -11,6 +11,7 @@
 //! | [`exec`] | running external programs with a timeout |
 //! | [`notify`] | alerts to webhooks, Slack, ntfy, healthchecks pings or a command |
 //! | [`retry`] | bounded retries with exponential backoff and jitter |
+//! | [`settings`] | one declaration per config section: flag, env var and key, merged one way |
 //! | [`duration`] | human durations (`500ms`, `30s`, `2h`) in config and flags |
 
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod output;
 pub mod probe;
 pub mod retry;
 pub mod secret;
+pub mod settings;
 pub mod state;
 
 pub use exit::{Code, CodedResult};

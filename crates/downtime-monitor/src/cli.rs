@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Subcommand, ValueEnum};
 use standby_common::cli::{print_effective_config, Context, GlobalArgs};
 use standby_common::duration::{millis, HumanDuration};
 use standby_common::exit::{self, Code, CodedResult};
+use standby_common::settings::{self, Sources};
 use standby_common::state::write_atomic;
 
 use crate::clock;
@@ -33,24 +34,14 @@ Exit codes: 0 all targets up, 1 a target is DOWN (or a round could not be record
 2 bad flags or config, 3 another check holds the lock.";
 
 /// Uptime checks from cron or as a daemon, outage history, uptime reports and alerts.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "downtime-monitor", version, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
 
-    /// Name of this monitor's point of view [default: the host name]
-    #[arg(long, global = true, env = "STANDBY_DOWNTIME_MONITOR_VANTAGE")]
-    pub vantage: Option<String>,
-
-    /// SQLite database [default: <state dir>/monitor.db]
-    #[arg(long, global = true, env = "STANDBY_DOWNTIME_MONITOR_DATABASE", value_name = "PATH")]
-    pub database: Option<PathBuf>,
-
-    /// A shared PostgreSQL history instead: postgres://user@host/db (password from
-    /// store-password-env / store-password-file in the config, or PGPASSWORD)
-    #[arg(long, global = true, env = "STANDBY_DOWNTIME_MONITOR_STORE", value_name = "URL")]
-    pub store: Option<String>,
+    #[command(flatten)]
+    pub settings: Config,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -197,26 +188,31 @@ impl Setup {
     }
 }
 
+/// The tool's name: its config section and env var prefix.
+pub const TOOL: &str = "downtime-monitor";
+
 /// Parse the process arguments and run.
 pub fn main() -> anyhow::Result<Code> {
-    run(Cli::parse())
+    let (cli, sources) = settings::parse::<Cli, Config>(TOOL);
+    run(cli, &sources)
 }
 
 /// Run with parsed arguments.
-pub fn run(cli: Cli) -> anyhow::Result<Code> {
-    let ctx = cli.global.start("downtime-monitor")?;
-    let config: Config = ctx.section()?;
-    let targets = target::targets(&ctx.config, &config)?;
-    let recurring = maintenance::recurring(&ctx.config, &config)?;
+pub fn run(cli: Cli, sources: &Sources) -> anyhow::Result<Code> {
+    let ctx = cli.global.start(TOOL)?;
+    let resolved = ctx.resolve(cli.settings.clone(), sources)?;
+    let targets = target::targets(&ctx.config, &resolved.value)?;
+    let recurring = maintenance::recurring(&ctx.config, &resolved.value)?;
     if ctx.check_config {
-        return print_effective_config(&ctx, &config);
+        return print_effective_config(&ctx, &resolved);
     }
+    let config = resolved.value;
     let Some(command) = cli.command else {
         return Err(exit::error(Code::Usage, "no command given: try `downtime-monitor --help`"));
     };
-    let vantage = cli.vantage.or(config.vantage.clone()).unwrap_or_else(hostname);
+    let vantage = config.vantage.clone().unwrap_or_else(hostname);
     let state_dir = ctx.state()?.path().to_path_buf();
-    let (location, spool) = match cli.store.or(config.store.clone()) {
+    let (location, spool) = match config.store.clone() {
         Some(conninfo) => {
             let password = standby_common::secret::resolve(
                 "store password",
@@ -228,7 +224,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             (Location::Postgres { conninfo, password, ca_file }, state_dir.join("spool.jsonl"))
         }
         None => {
-            let db = cli.database.or(config.database.clone()).unwrap_or_else(|| state_dir.join("monitor.db"));
+            let db = config.database.clone().unwrap_or_else(|| state_dir.join("monitor.db"));
             let spool = db.with_extension("spool.jsonl");
             (Location::Sqlite(db), spool)
         }

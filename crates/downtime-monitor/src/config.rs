@@ -32,33 +32,49 @@ use standby_common::duration::HumanDuration;
 use standby_common::probe::StatusSet;
 use toml::Spanned;
 
-/// Settings of downtime-monitor.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Config {
-    /// Name of this monitor's point of view [default: the host name].
-    pub vantage: Option<String>,
-    /// SQLite database [default: <state dir>/monitor.db].
-    pub database: Option<PathBuf>,
-    /// A shared PostgreSQL history instead of SQLite: `postgres://user@host/db` or
-    /// `host=... dbname=...` (several monitors, quorum reports).
-    pub store: Option<String>,
-    pub store_password_env: Option<String>,
-    pub store_password_file: Option<PathBuf>,
-    /// A CA to trust for the store's TLS certificate (besides the system's).
-    pub store_cacert: Option<PathBuf>,
-    /// How long raw samples are kept before hourly roll-up [default: 30d].
-    pub retention: Option<HumanDuration>,
-    /// Probes in flight at most [default: 64].
-    pub concurrency: Option<usize>,
-    /// Repeat the DOWN alert this often while a target stays down [default: never].
-    pub reminder: Option<HumanDuration>,
-    /// Uptime thresholds behind the report's decision.
-    pub decision: Option<DecisionThresholds>,
-    #[serde(default, rename = "target")]
-    pub targets: Vec<Spanned<TargetSpec>>,
-    #[serde(default, rename = "maintenance")]
-    pub maintenance: Vec<Spanned<RecurringSpec>>,
+standby_common::section! {
+    /// Settings of downtime-monitor.
+    pub struct Config {
+        /// Name of this monitor's point of view [default: the host name]
+        #[arg(long)]
+        pub vantage: Option<String>,
+        /// SQLite database [default: <state dir>/monitor.db]
+        #[arg(long, value_name = "PATH")]
+        pub database: Option<PathBuf>,
+        /// A shared PostgreSQL history instead of SQLite: postgres://user@host/db or
+        /// "host=... dbname=..." (several monitors, quorum reports)
+        #[arg(long, value_name = "URL")]
+        pub store: Option<String>,
+        /// The store's password from this env var [default: PGPASSWORD]
+        #[arg(long, value_name = "VAR")]
+        pub store_password_env: Option<String>,
+        /// The store's password from this file (chmod 600)
+        #[arg(long, value_name = "FILE")]
+        pub store_password_file: Option<PathBuf>,
+        /// A CA to trust for the store's TLS certificate (besides the system's)
+        #[arg(long, value_name = "FILE")]
+        pub store_cacert: Option<PathBuf>,
+        /// How long raw samples are kept before hourly roll-up
+        #[arg(long, value_name = "DUR", default_value = "30d")]
+        pub retention: Option<HumanDuration>,
+        /// Probes in flight at most
+        #[arg(long, value_name = "N", default_value = "64")]
+        pub concurrency: Option<usize>,
+        /// Repeat the DOWN alert this often while a target stays down [default: never]
+        #[arg(long, value_name = "DUR")]
+        pub reminder: Option<HumanDuration>,
+        /// Uptime % thresholds behind the report's decision: do nothing above, watch above,
+        /// consider a UPS above (else UPS and LTE backup); in the file an inline table
+        #[arg(long, value_name = "NOTHING,WATCH,UPS", default_value = "95,85,80")]
+        pub decision: Option<DecisionThresholds>,
+        /// Targets to check: file only
+        #[arg(skip)]
+        #[serde(rename = "target")]
+        pub targets: Vec<Spanned<TargetSpec>>,
+        /// Weekly maintenance windows: file only
+        #[arg(skip)]
+        pub maintenance: Vec<Spanned<RecurringSpec>>,
+    }
 }
 
 /// What kind of check a target is.
@@ -128,6 +144,30 @@ pub struct DecisionThresholds {
 impl Default for DecisionThresholds {
     fn default() -> Self {
         DecisionThresholds { do_nothing_above: 95.0, watch_above: 85.0, ups_above: 80.0 }
+    }
+}
+
+impl std::str::FromStr for DecisionThresholds {
+    type Err = String;
+
+    /// `95,85,80` (as a flag or env var), or the file's inline table form.
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim_start().starts_with('{') {
+            #[derive(Deserialize)]
+            struct Wrap {
+                v: DecisionThresholds,
+            }
+            return toml::from_str::<Wrap>(&format!("v = {s}")).map(|w| w.v).map_err(|e| e.message().to_string());
+        }
+        let parts: Vec<f64> = s
+            .split(',')
+            .map(|p| p.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("expected three percentages like 95,85,80, got {s:?}"))?;
+        let [do_nothing_above, watch_above, ups_above] = parts[..] else {
+            return Err(format!("expected three percentages like 95,85,80, got {s:?}"));
+        };
+        Ok(DecisionThresholds { do_nothing_above, watch_above, ups_above })
     }
 }
 

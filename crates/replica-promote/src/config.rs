@@ -1,9 +1,7 @@
 //! The `[replica-promote]` section of the standby config file. Keys are added with the commands
 //! that use them; until then any key is reported as unknown (exit 2).
 
-use serde::{Deserialize, Serialize};
-
-/// Settings of replica-promote.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Config {}
+standby_common::section! {
+    /// Settings of replica-promote.
+    pub struct Config {}
+}

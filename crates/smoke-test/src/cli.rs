@@ -4,14 +4,12 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use clap::Parser;
 use standby_common::cli::{print_effective_config, GlobalArgs};
 use standby_common::duration::HumanDuration;
 use standby_common::exit::{self, Code};
-use standby_common::probe::http::TlsOptions;
 use standby_common::probe::StatusSet;
+use standby_common::settings::{self, Origin, Sources};
 use standby_common::state::write_atomic;
 
 use crate::config::Config;
@@ -33,7 +31,7 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad suite file or flags (no
 4 nothing answered at all (connection refused, name not resolved).";
 
 /// Declarative HTTP checks after a deploy, with CI-friendly reports.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "smoke-test", version, after_help = EXAMPLES, arg_required_else_help = true)]
 pub struct Cli {
     #[command(flatten)]
@@ -43,29 +41,8 @@ pub struct Cli {
     #[arg(value_name = "SUITE.toml")]
     pub suites: Vec<PathBuf>,
 
-    /// Base URL joined with each check's `path`
-    #[arg(long, env = "STANDBY_SMOKE_TEST_BASE_URL", value_name = "URL")]
-    pub base_url: Option<String>,
-
-    /// Requests in flight at most [default: 4]
-    #[arg(long, short = 'j', env = "STANDBY_SMOKE_TEST_JOBS", value_name = "N")]
-    pub jobs: Option<usize>,
-
-    /// Retries for checks that set none [default: 0]
-    #[arg(long, env = "STANDBY_SMOKE_TEST_RETRIES", value_name = "N")]
-    pub retries: Option<u32>,
-
-    /// First delay between retries, doubling each time [default: 500ms]
-    #[arg(long, env = "STANDBY_SMOKE_TEST_RETRY_DELAY", value_name = "DUR")]
-    pub retry_delay: Option<HumanDuration>,
-
-    /// Whole-request timeout for checks that set none [default: 10s]
-    #[arg(long, env = "STANDBY_SMOKE_TEST_TIMEOUT", value_name = "DUR")]
-    pub timeout: Option<HumanDuration>,
-
-    /// Report format [default: human; json with --json]
-    #[arg(long, value_enum, env = "STANDBY_SMOKE_TEST_FORMAT")]
-    pub format: Option<Format>,
+    #[command(flatten)]
+    pub settings: Config,
 
     /// Write the report to FILE (a summary still goes to stdout unless -q)
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -74,18 +51,6 @@ pub struct Cli {
     /// Set a {{variable}} (repeatable): --var user=demo
     #[arg(long = "var", value_name = "K=V", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
-
-    /// Accept any TLS certificate (never the default)
-    #[arg(long, env = "STANDBY_SMOKE_TEST_INSECURE")]
-    pub insecure: bool,
-
-    /// Trust this PEM CA bundle too (a private CA, a self-signed origin)
-    #[arg(long, env = "STANDBY_SMOKE_TEST_CACERT", value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
-
-    /// Follow redirects (up to 10) for checks that do not say
-    #[arg(long, env = "STANDBY_SMOKE_TEST_FOLLOW_REDIRECTS")]
-    pub follow_redirects: bool,
 
     /// Connect to IP for HOST, keeping the name for TLS and Host (repeatable): HOST:IP
     #[arg(long, value_name = "HOST:IP", value_parser = parse_resolve)]
@@ -119,46 +84,30 @@ fn parse_resolve(s: &str) -> Result<(String, IpAddr), String> {
     Ok((host.to_string(), ip))
 }
 
+/// The tool's name: its config section and env var prefix.
+pub const TOOL: &str = "smoke-test";
+
 /// Parse the process arguments and run.
 pub fn main() -> anyhow::Result<Code> {
-    run(Cli::parse())
+    let (cli, sources) = settings::parse::<Cli, Config>(TOOL);
+    run(cli, &sources)
 }
 
 /// Run with parsed arguments.
-pub fn run(cli: Cli) -> anyhow::Result<Code> {
-    let ctx = cli.global.start("smoke-test")?;
-    let config: Config = ctx.section()?;
-    let format = cli.format.or(cli.global.json.then_some(Format::Json)).or(config.format).unwrap_or(Format::Human);
-    let opts = RunOptions {
-        base_url: cli.base_url.clone().or(config.base_url.clone()),
-        jobs: cli.jobs.or(config.jobs).unwrap_or(4),
-        retries: cli.retries.or(config.retries).unwrap_or(0),
-        retry_delay: cli
-            .retry_delay
-            .or(config.retry_delay)
-            .map(HumanDuration::get)
-            .unwrap_or(Duration::from_millis(500)),
-        timeout: cli.timeout.or(config.timeout).map(HumanDuration::get).unwrap_or(Duration::from_secs(10)),
-        tls: TlsOptions {
-            ca_file: cli.cacert.clone().or(config.cacert.clone()),
-            insecure: cli.insecure || config.insecure.unwrap_or(false),
-        },
-        follow_redirects: cli.follow_redirects || config.follow_redirects.unwrap_or(false),
-        resolve: cli.resolve.clone(),
-        progress: indicatif::ProgressBar::hidden(),
-    };
+pub fn run(cli: Cli, sources: &Sources) -> anyhow::Result<Code> {
+    let ctx = cli.global.start(TOOL)?;
+    let resolved = ctx.resolve(cli.settings.clone(), sources)?;
     if ctx.check_config {
-        return print_effective_config(&ctx, &config);
+        return print_effective_config(&ctx, &resolved);
     }
-    if opts.jobs == 0 {
-        return Err(exit::error(Code::Usage, "--jobs must be at least 1"));
-    }
-    if opts.timeout.is_zero() {
-        return Err(exit::error(Code::Usage, "--timeout must be more than 0s"));
-    }
-    if let Some(base) = &opts.base_url {
-        crate::suite::check_url(base).map_err(|e| exit::error(Code::Usage, format!("--base-url: {e}")))?;
-    }
+    let config = resolved.value;
+    let format_given = matches!(resolved.origins.get("format"), Some(Origin::Flag | Origin::Env { .. }));
+    let format = match config.format {
+        Some(format) if format_given || !cli.global.json => format,
+        _ if cli.global.json => Format::Json,
+        _ => Format::Human,
+    };
+    let opts = RunOptions { resolve: cli.resolve.clone(), ..RunOptions::from_config(&config)? };
     if let Some(dir) = cli.output.as_deref().and_then(std::path::Path::parent).filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
             return Err(exit::error(Code::Usage, format!("--output: directory {} does not exist", dir.display())));

@@ -14,6 +14,7 @@ use standby_common::probe::Failure;
 use standby_common::retry::Backoff;
 use tokio::sync::{watch, Semaphore};
 
+use crate::config::Config;
 use crate::expect;
 use crate::report::{CheckResult, Report};
 use crate::suite::{Body, Check, Suite, Target};
@@ -40,14 +41,36 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
+        RunOptions::build(&Config::default())
+    }
+}
+
+impl RunOptions {
+    /// The options of a `[smoke-test]` section (merged with flags by the CLI, or read from
+    /// the file by blue-green-deploy), checked: bad values are usage errors (exit 2).
+    pub fn from_config(config: &Config) -> anyhow::Result<RunOptions> {
+        if config.jobs == 0 {
+            return Err(exit::error(Code::Usage, "jobs (--jobs) must be at least 1"));
+        }
+        if config.timeout.get().is_zero() {
+            return Err(exit::error(Code::Usage, "timeout (--timeout) must be more than 0s"));
+        }
+        if let Some(base) = &config.base_url {
+            crate::suite::check_url(base)
+                .map_err(|e| exit::error(Code::Usage, format!("base-url (--base-url): {e}")))?;
+        }
+        Ok(RunOptions::build(config))
+    }
+
+    fn build(config: &Config) -> RunOptions {
         RunOptions {
-            base_url: None,
-            jobs: 4,
-            retries: 0,
-            retry_delay: Duration::from_millis(500),
-            timeout: Duration::from_secs(10),
-            tls: TlsOptions::default(),
-            follow_redirects: false,
+            base_url: config.base_url.clone(),
+            jobs: config.jobs,
+            retries: config.retries,
+            retry_delay: config.retry_delay.get(),
+            timeout: config.timeout.get(),
+            tls: TlsOptions { ca_file: config.cacert.clone(), insecure: config.insecure },
+            follow_redirects: config.follow_redirects,
             resolve: Vec::new(),
             progress: indicatif::ProgressBar::hidden(),
         }
@@ -63,9 +86,18 @@ struct Outcome {
 
 type Slot = watch::Receiver<Option<Arc<Outcome>>>;
 
-/// Run suites from synchronous code (blue-green-deploy, tests).
+/// Run suites from synchronous code (blue-green-deploy, tests). Also callable from inside a
+/// tokio runtime: the suites then run on a runtime of their own in a scoped thread.
 pub fn run_blocking(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> {
-    standby_common::runtime()?.block_on(run(suites, opts))
+    if tokio::runtime::Handle::try_current().is_err() {
+        return standby_common::runtime()?.block_on(run(suites, opts));
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| standby_common::runtime()?.block_on(run(suites, opts)))
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the smoke-test runner thread panicked")))
+    })
 }
 
 /// Run every check of every suite and report. Errors are setup errors only (no base URL for
