@@ -12,6 +12,7 @@
 //! | [`notify`] | alerts to webhooks, Slack, ntfy, healthchecks pings or a command |
 //! | [`retry`] | bounded retries with exponential backoff and jitter |
 //! | [`settings`] | one declaration per config section: flag, env var and key, merged one way |
+//! | [`threshold`] | N consecutive failures to switch to DOWN, M successes to switch back, persisted per key |
 //! | [`duration`] | human durations (`500ms`, `30s`, `2h`) in config and flags |
 
 pub mod cli;
@@ -26,6 +27,7 @@ pub mod retry;
 pub mod secret;
 pub mod settings;
 pub mod state;
+pub mod threshold;
 
 pub use exit::{Code, CodedResult};
 

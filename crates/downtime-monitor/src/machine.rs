@@ -3,8 +3,10 @@
 //! successes. An incident starts at the first failure of the streak that brought the target
 //! down and ends at the first success of the streak that brought it back, so reports measure
 //! the outage, not the detection delay. Samples inside a maintenance window change nothing.
+//! The counting itself is `standby_common::threshold`, shared with dns-failover.
 
 use serde::{Deserialize, Serialize};
+use standby_common::threshold::{Streak, Thresholds, Transition as Switch};
 
 use crate::target::{Sample, Target};
 
@@ -42,8 +44,9 @@ pub struct TargetState {
     pub health: Health,
     /// Since when the target has had this health (Unix ms).
     pub since: i64,
-    pub fails: u32,
-    pub oks: u32,
+    /// Consecutive failures / successes (stored as `fails` and `oks`).
+    #[serde(flatten)]
+    pub streak: Streak,
     /// Time of the first sample of the current streak.
     pub streak_start: i64,
     /// Time of the last sample (never goes backwards, even if the clock does).
@@ -62,8 +65,7 @@ impl TargetState {
             target: target.to_string(),
             health: Health::Unknown,
             since: 0,
-            fails: 0,
-            oks: 0,
+            streak: Streak::default(),
             streak_start: 0,
             last_at: 0,
             last_error: None,
@@ -103,19 +105,19 @@ pub fn apply(
     if in_maintenance {
         return None;
     }
+    let thresholds = Thresholds { failures: target.failure_threshold, successes: target.recovery_threshold };
+    if state.streak.starts_new(sample.ok) {
+        state.streak_start = at;
+    }
+    let switch = state.streak.observe(sample.ok, state.health == Health::Down, thresholds);
     if sample.ok {
-        state.fails = 0;
-        if state.oks == 0 {
-            state.streak_start = at;
-        }
-        state.oks += 1;
-        match state.health {
-            Health::Unknown => {
+        match (state.health, switch) {
+            (Health::Unknown, _) => {
                 state.health = Health::Up;
                 state.since = at;
                 None
             }
-            Health::Down if state.oks >= target.recovery_threshold => {
+            (Health::Down, Some(Switch::Up)) => {
                 let started = state.incident_started.unwrap_or(state.since);
                 state.health = Health::Up;
                 state.since = state.streak_start;
@@ -126,13 +128,8 @@ pub fn apply(
             _ => None,
         }
     } else {
-        state.oks = 0;
-        if state.fails == 0 {
-            state.streak_start = at;
-        }
-        state.fails += 1;
         let error = sample.error.clone().unwrap_or_else(|| "failed".into());
-        if state.health != Health::Down && state.fails >= target.failure_threshold {
+        if switch == Some(Switch::Down) {
             state.health = Health::Down;
             state.since = state.streak_start;
             state.incident_started = Some(state.streak_start);
@@ -224,5 +221,24 @@ mod tests {
         let tr: Vec<_> =
             (0..5).filter_map(|i| apply(&mut quiet, &sample(i * 60_000, false), &t, false, None)).collect();
         assert_eq!(tr.len(), 1);
+    }
+
+    #[test]
+    fn stored_state_keeps_its_json_shape() {
+        let t = target(3, 2);
+        let mut st = TargetState::new("app");
+        run(&t, &mut st, "+--", 0);
+        let json = serde_json::to_value(&st).unwrap();
+        assert_eq!((json["fails"].clone(), json["oks"].clone()), (serde_json::json!(2), serde_json::json!(0)));
+        let back: TargetState = serde_json::from_value(json).unwrap();
+        assert_eq!(back, st);
+        // A row written before the counting moved to standby-common still loads and continues.
+        let mut old: TargetState = serde_json::from_str(
+            r#"{"target":"app","health":"up","since":0,"fails":2,"oks":0,"streak_start":60000,"last_at":120000,
+                "last_error":"refused","incident_id":null,"incident_started":null,"last_alert":null}"#,
+        )
+        .unwrap();
+        let tr = apply(&mut old, &sample(180_000, false), &t, false, None);
+        assert_eq!(tr, Some(Transition::Down { started: 60_000, error: "refused".into() }));
     }
 }
