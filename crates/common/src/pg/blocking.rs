@@ -45,8 +45,13 @@ where
 impl BlockingClient {
     pub(super) fn connect(options: &ConnectOptions) -> anyhow::Result<BlockingClient> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let client = run(&runtime, options.connect())?;
-        Ok(BlockingClient { client: Some(client), runtime: Some(runtime) })
+        match run(&runtime, options.connect()) {
+            Ok(client) => Ok(BlockingClient { client: Some(client), runtime: Some(runtime) }),
+            Err(e) => {
+                dispose(runtime);
+                Err(e)
+            }
+        }
     }
 
     fn parts(&self) -> (&Runtime, &Client) {
@@ -132,9 +137,14 @@ impl Drop for BlockingClient {
             return;
         };
         run(&runtime, client.close());
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // Dropping a runtime inside another's context would panic.
-            runtime.shutdown_background();
-        }
+        dispose(runtime);
+    }
+}
+
+/// Drop a private runtime, from whatever thread: dropping one inside another runtime's
+/// context would panic, so there it is shut down without waiting.
+fn dispose(runtime: Runtime) {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        runtime.shutdown_background();
     }
 }

@@ -10,6 +10,9 @@ use super::{Error, Failure};
 
 /// A connected client. Queries take `$1, $2, ...` parameters as tokio-postgres does; every
 /// error names the server and carries exit code 1 ([`crate::exit::Code::Failed`]).
+///
+/// The connection is driven by a task on the runtime that connected: use the client on that
+/// runtime (once it is dropped, every query fails with "connection closed").
 pub struct Client {
     inner: tokio_postgres::Client,
     connection: Option<tokio::task::JoinHandle<()>>,

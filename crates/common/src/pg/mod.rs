@@ -202,6 +202,7 @@ impl ConnectOptions {
                     Failure::Unreachable => "cannot connect".to_string(),
                     Failure::Tls => "TLS failed".to_string(),
                     Failure::Rejected => "the server refused the connection".to_string(),
+                    Failure::Config => "cannot log in".to_string(),
                     _ => "the connection failed".to_string(),
                 };
                 Err(Error::new(&self.server, failure, what, Some(e)))
@@ -268,7 +269,8 @@ fn describe_server(config: &tokio_postgres::Config) -> String {
 /// What went wrong, coarse enough to act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    /// The connection string or CA file is unusable (exit 2).
+    /// The connection string or CA file is unusable, or the server asks for a password and
+    /// none was given (exit 2).
     Config,
     /// Nothing listens, no route, the name does not resolve (exit 4).
     Unreachable,
@@ -373,7 +375,10 @@ fn classify_connect(e: &tokio_postgres::Error) -> Failure {
         text.push(' ');
         source = err.source();
     }
-    if text.contains("certificate") || text.contains("tls") || text.contains("ssl") {
+    if text.starts_with("invalid configuration") {
+        // Typically "password missing": the server asks for a password and none was given.
+        Failure::Config
+    } else if text.contains("certificate") || text.contains("tls") || text.contains("ssl") {
         Failure::Tls
     } else if text.contains("error connecting") {
         Failure::Unreachable
