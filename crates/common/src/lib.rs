@@ -6,6 +6,7 @@
 //! | [`config`] | the one TOML file, a section per tool, secrets from env or `*-file` keys |
 //! | [`cli`] | the global flags every binary shares |
 //! | [`output`] | human text or `--json`, logs on stderr, progress bars only on a TTY |
+//! | [`pg`] | the PostgreSQL client: bounded connect, verified TLS, `.pgpass`, coded errors |
 //! | [`probe`] | HTTP(S), TCP and PostgreSQL checks with timeouts and expectations |
 //! | [`state`] | the per-tool state dir, atomic writes, the run lock |
 //! | [`exec`] | running external programs with a timeout |
@@ -22,6 +23,7 @@ pub mod exec;
 pub mod exit;
 pub mod notify;
 pub mod output;
+pub mod pg;
 pub mod probe;
 pub mod retry;
 pub mod secret;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Subcommand, ValueEnum};
 use standby_common::cli::{print_effective_config, Context, GlobalArgs};
 use standby_common::duration::{millis, HumanDuration};
-use standby_common::exit::{self, Code, CodedResult};
+use standby_common::exit::{self, Code};
 use standby_common::settings::{self, Sources};
 use standby_common::state::write_atomic;
 
@@ -531,7 +531,7 @@ fn import(setup: &Setup, file: &std::path::Path, args: &ImportArgs) -> anyhow::R
         samples.push(Stored::new(&s, false));
         at += interval_ms;
     }
-    let mut store = setup.store().code(Code::Failed)?;
+    let mut store = setup.store()?;
     let history: Vec<IncidentChange> = outages
         .iter()
         .map(|&(started, ended)| IncidentChange::Imported { target: target.clone(), started, ended })

@@ -101,7 +101,8 @@ pub struct Monitor {
 
 impl Monitor {
     /// Record `fresh` samples (plus any spooled ones), update states, alert. If the database
-    /// cannot be written, the samples are spooled and the error says so.
+    /// cannot be written, the samples are spooled and the error says so (exit 4 when the
+    /// store's server is unreachable, else 1).
     pub fn record(&self, fresh: Vec<Sample>) -> anyhow::Result<(Round, Vec<(String, Transition)>)> {
         let spooled = match self.spool.read() {
             Ok(s) => s,
@@ -127,8 +128,10 @@ impl Monitor {
         if let Err(se) = self.spool.append(fresh) {
             return Err(e.context(format!("and the spool failed too ({se:#}): this round's samples are lost")));
         }
+        // An unreachable PostgreSQL store keeps its exit code 4; anything else is a failed run.
+        let code = if exit::code_of(&e) == Code::Unavailable { Code::Unavailable } else { Code::Failed };
         Err(exit::with_code(
-            Code::Failed,
+            code,
             e.context(format!(
                 "cannot write the history; {} sample(s) kept in {} and written next run",
                 fresh.len(),

@@ -1,14 +1,16 @@
 //! The two databases the history can live in, behind one small interface: SQLite (one
 //! monitor, the default) and PostgreSQL (several monitors in different places writing to one
 //! database, for quorum reports). SQL is written once with `?` placeholders; the PostgreSQL
-//! side numbers them and keeps prepared statements.
+//! side numbers them and keeps prepared statements. PostgreSQL goes through
+//! `standby_common::pg` (bounded connect, verified TLS, `.pgpass`, exit 4 when unreachable).
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use postgres::types::{ToSql, Type};
+use standby_common::pg::types::{ToSql, Type};
+use standby_common::pg::{self, BlockingClient, ConnectOptions};
 use standby_common::secret::Secret;
 
 /// A value going into or coming out of a query.
@@ -89,6 +91,7 @@ impl From<Option<i64>> for Val {
     }
 }
 
+/// The bound on connecting (TCP, TLS, start-up and login together).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which SQL dialect a connection speaks, where the two differ.
@@ -101,7 +104,7 @@ pub enum Dialect {
 /// A connection.
 pub enum Db {
     Sqlite(rusqlite::Connection),
-    Postgres { client: Box<postgres::Client>, prepared: HashMap<String, postgres::Statement> },
+    Postgres { client: Box<BlockingClient>, prepared: HashMap<String, pg::Statement> },
 }
 
 impl Db {
@@ -116,24 +119,15 @@ impl Db {
     }
 
     /// Connect with a libpq-style conninfo or `postgres://` URL; the password (if any) is a
-    /// secret kept out of the connection string.
+    /// secret kept out of the connection string (else `~/.pgpass` is read). An unreachable or
+    /// silent server is an error with exit code 4, within [`CONNECT_TIMEOUT`].
     pub fn postgres(conninfo: &str, password: Option<&Secret>, ca_file: Option<&Path>) -> anyhow::Result<Db> {
-        let tls = standby_common::probe::postgres::tls(ca_file)?;
-        let mut config: postgres::Config = conninfo.parse().context("invalid PostgreSQL connection string")?;
-        if let Some(p) = password {
-            config.password(p.expose());
-        }
-        config.connect_timeout(CONNECT_TIMEOUT);
-        config.options("-c statement_timeout=60000");
-        // connect_timeout covers TCP only: a server that accepts and then says nothing would
-        // hang the run (and hold the lock). Bound the whole start-up.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(config.connect(tls));
-        });
-        let client = rx
-            .recv_timeout(CONNECT_TIMEOUT + Duration::from_secs(5))
-            .map_err(|_| anyhow::anyhow!("the PostgreSQL store did not complete the connection within 15s"))?
+        let client = ConnectOptions::parse(conninfo)?
+            .password(password.cloned())
+            .ca_file(ca_file.map(Path::to_path_buf))
+            .timeout(CONNECT_TIMEOUT)
+            .options("-c statement_timeout=60000")
+            .connect_blocking()
             .context("cannot connect to the PostgreSQL store")?;
         Ok(Db::Postgres { client: Box::new(client), prepared: HashMap::new() })
     }
@@ -247,10 +241,10 @@ fn pg_params(params: &[Val]) -> Vec<Box<dyn ToSql + Sync>> {
 
 /// `?` placeholders numbered `$1, $2, ...`, the statement prepared once per connection.
 fn prepare(
-    client: &mut postgres::Client,
-    cache: &mut HashMap<String, postgres::Statement>,
+    client: &BlockingClient,
+    cache: &mut HashMap<String, pg::Statement>,
     sql: &str,
-) -> anyhow::Result<postgres::Statement> {
+) -> anyhow::Result<pg::Statement> {
     if let Some(s) = cache.get(sql) {
         return Ok(s.clone());
     }

@@ -67,12 +67,8 @@ impl Location {
     pub fn describe(&self) -> String {
         match self {
             Location::Sqlite(p) => p.display().to_string(),
-            Location::Postgres { conninfo, .. } => match conninfo.parse::<postgres::Config>() {
-                Ok(c) => format!(
-                    "PostgreSQL {:?}/{}",
-                    c.get_hosts().first().map(|h| format!("{h:?}")).unwrap_or_default(),
-                    c.get_dbname().unwrap_or("")
-                ),
+            Location::Postgres { conninfo, .. } => match standby_common::pg::ConnectOptions::parse(conninfo) {
+                Ok(c) => format!("PostgreSQL {}/{}", c.server(), c.dbname()),
                 Err(_) => "PostgreSQL".into(),
             },
         }
