@@ -56,17 +56,17 @@ standby_common::section! {
         pub store_cacert: Option<PathBuf>,
         /// How long raw samples are kept before hourly roll-up
         #[arg(long, value_name = "DUR", default_value = "30d")]
-        pub retention: Option<HumanDuration>,
+        pub retention: HumanDuration,
         /// Probes in flight at most
-        #[arg(long, value_name = "N", default_value = "64")]
-        pub concurrency: Option<usize>,
+        #[arg(long, value_name = "N", default_value_t = 64)]
+        pub concurrency: usize,
         /// Repeat the DOWN alert this often while a target stays down [default: never]
         #[arg(long, value_name = "DUR")]
         pub reminder: Option<HumanDuration>,
         /// Uptime % thresholds behind the report's decision: do nothing above, watch above,
         /// consider a UPS above (else UPS and LTE backup); in the file an inline table
         #[arg(long, value_name = "NOTHING,WATCH,UPS", default_value = "95,85,80")]
-        pub decision: Option<DecisionThresholds>,
+        pub decision: DecisionThresholds,
         /// Targets to check: file only
         #[arg(skip)]
         #[serde(rename = "target")]
@@ -139,12 +139,6 @@ pub struct DecisionThresholds {
     pub do_nothing_above: f64,
     pub watch_above: f64,
     pub ups_above: f64,
-}
-
-impl Default for DecisionThresholds {
-    fn default() -> Self {
-        DecisionThresholds { do_nothing_above: 95.0, watch_above: 85.0, ups_above: 80.0 }
-    }
 }
 
 impl std::str::FromStr for DecisionThresholds {

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod import;
 pub mod intervals;
@@ -13,6 +14,6 @@ pub mod metrics;
 pub mod monitor;
 pub mod render;
 pub mod report;
+pub mod setup;
 pub mod store;
 pub mod target;
-pub mod watch;

@@ -7,26 +7,33 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use standby_common::duration::HumanDuration;
 use standby_common::exit::Code;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::cli::Setup;
 use crate::metrics::Metrics;
 use crate::monitor::Monitor;
+use crate::setup::Setup;
 use crate::target::Sample;
 
 const BATCH_EVERY: Duration = Duration::from_secs(1);
 
-pub fn run(setup: &Setup, metrics_listen: Option<SocketAddr>, stop_after: Option<Duration>) -> anyhow::Result<Code> {
-    if setup.targets.is_empty() {
-        return Err(standby_common::exit::error(
-            Code::Usage,
-            "no targets: add [[downtime-monitor.target]] entries to the config",
-        ));
-    }
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Serve Prometheus metrics on this address (GET /metrics)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Stop after this long (tests, benchmarks)
+    #[arg(long, value_name = "DUR", hide = true)]
+    pub stop_after: Option<HumanDuration>,
+}
+
+pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
+    setup.require_targets()?;
     let _lock = setup.ctx.state()?.lock("check")?;
-    standby_common::runtime()?.block_on(daemon(setup, metrics_listen, stop_after))
+    let stop_after = args.stop_after.map(HumanDuration::get);
+    standby_common::runtime()?.block_on(daemon(setup, args.metrics_listen, stop_after))
 }
 
 async fn daemon(
@@ -44,7 +51,7 @@ async fn daemon(
         tokio::spawn(serve_metrics(listener, metrics.clone()));
     }
     let (tx, mut rx) = mpsc::channel::<Sample>(4096);
-    let limit = Arc::new(Semaphore::new(setup.config.concurrency.unwrap_or(64).max(1)));
+    let limit = Arc::new(Semaphore::new(setup.concurrency().max(1)));
     let client = standby_common::probe::http::client(&Default::default()).ok();
     let mut probes = tokio::task::JoinSet::new();
     for t in setup.targets.clone() {
