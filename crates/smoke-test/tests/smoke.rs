@@ -317,7 +317,8 @@ timeout = "500ms"
     );
     let start = Instant::now();
     let report = run(&suite(&text), &nginx.url(""));
-    assert!(start.elapsed() < Duration::from_secs(5), "bounded by the timeouts");
+    // A hang would never end; the bound is generous for a loaded machine.
+    assert!(start.elapsed() < Duration::from_secs(60), "bounded by the timeouts");
     assert_fail(&report, "huge body", "longer than the read limit");
     let binary = by_name(&report, "binary body");
     assert_eq!(binary.body_excerpt.as_deref(), Some("(5 bytes, not UTF-8)"));
