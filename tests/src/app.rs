@@ -21,6 +21,26 @@ struct Shared {
     body: Mutex<String>,
     healthy: AtomicBool,
     hits: AtomicU64,
+    /// `/slow` and `/gate` requests being answered now, and the most there were at once.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+/// Counts a request in flight while it lives.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn new(s: &'a Shared) -> InFlight<'a> {
+        let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        s.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(s)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -36,6 +56,7 @@ impl Shared {
 /// - `/health` — 200 `ok`, or 503 `unhealthy` after `set_healthy(false)`
 /// - `/json` — `{"name": <name>, "status": "ok", "count": <hits>}`
 /// - `/slow?ms=N` — sleeps N ms, then 200 `slow ok`
+/// - `/gate?n=N` — 200 once N `/slow`/`/gate` requests were in flight at once, 503 after 30 s
 /// - `/status/{code}` — answers with that status code
 ///
 /// Dropping it stops the server.
@@ -56,6 +77,8 @@ impl AppBackend {
             body: Mutex::new(format!("hello from {name}")),
             healthy: AtomicBool::new(true),
             hits: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
         });
         let mut app = AppBackend { port, shared, server: None };
         app.serve(listener)?;
@@ -68,6 +91,7 @@ impl AppBackend {
             .route("/health", get(health))
             .route("/json", get(json_status))
             .route("/slow", get(slow))
+            .route("/gate", get(gate))
             .route("/status/{code}", get(status))
             .fallback(not_found)
             .with_state(self.shared.clone());
@@ -100,6 +124,12 @@ impl AppBackend {
     /// Requests served so far (all routes, across restarts).
     pub fn hits(&self) -> u64 {
         self.shared.hits.load(Ordering::SeqCst)
+    }
+
+    /// The most `/slow` and `/gate` requests that were answered at once, since the start or
+    /// the last call (which resets it).
+    pub fn take_max_in_flight(&self) -> u64 {
+        self.shared.max_in_flight.swap(0, Ordering::SeqCst)
     }
 
     /// True while it serves.
@@ -181,8 +211,29 @@ struct SlowQuery {
 
 async fn slow(State(s): AppState, Query(q): Query<SlowQuery>) -> Response {
     s.hit();
+    let _in_flight = InFlight::new(&s);
     tokio::time::sleep(Duration::from_millis(q.ms.unwrap_or(1000))).await;
     reply(&s, StatusCode::OK, "slow ok".into())
+}
+
+#[derive(Deserialize)]
+struct GateQuery {
+    n: u64,
+}
+
+/// Answers once `n` gate requests are in flight at the same time (200), or after 30 s
+/// without that (503): proof that a client sends them concurrently, without timing it.
+async fn gate(State(s): AppState, Query(q): Query<GateQuery>) -> Response {
+    s.hit();
+    let _in_flight = InFlight::new(&s);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while s.max_in_flight.load(Ordering::SeqCst) < q.n {
+        if tokio::time::Instant::now() >= deadline {
+            return reply(&s, StatusCode::SERVICE_UNAVAILABLE, format!("fewer than {} at once", q.n));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    reply(&s, StatusCode::OK, "gate ok".into())
 }
 
 async fn status(State(s): AppState, Path(code): Path<u16>) -> Response {

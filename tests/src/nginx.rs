@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::ports::free_port;
+use crate::ports::{free_port, retry_on_clash};
 use crate::process::{run_checked, wait_until, ServerProcess};
 use crate::util;
 
@@ -53,17 +53,12 @@ impl Nginx {
         if let Some(port) = opts.upstream {
             util::write_atomic(&nginx.upstream_path(), upstream_line(port).as_bytes())?;
         }
-        let mut last = None;
-        for _ in 0..3 {
+        retry_on_clash("nginx", "Address already in use", || {
             nginx.port = free_port();
             std::fs::write(nginx.conf_path(), nginx.config(&opts))?;
-            match nginx.spawn() {
-                Ok(()) => return Ok(nginx),
-                Err(e) if format!("{e:#}").contains("Address already in use") => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("no free port for nginx")))
+            nginx.spawn()
+        })?;
+        Ok(nginx)
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {

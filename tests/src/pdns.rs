@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use serde_json::json;
 
 use crate::http_client::{self, Response};
-use crate::ports::free_port;
+use crate::ports::{free_port, retry_on_clash};
 use crate::process::{port_open, run_checked, run_output, ServerProcess};
 use crate::util;
 
@@ -48,17 +48,12 @@ impl PowerDns {
             process: None,
             dir: Some(dir),
         };
-        let mut last = None;
-        for _ in 0..3 {
+        retry_on_clash("pdns_server", "in use", || {
             pdns.dns_port = free_port();
             pdns.api_port = free_port();
-            match pdns.spawn() {
-                Ok(()) => return Ok(pdns),
-                Err(e) if format!("{e:#}").contains("in use") => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("no free ports for pdns_server")))
+            pdns.spawn()
+        })?;
+        Ok(pdns)
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {

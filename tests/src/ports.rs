@@ -24,3 +24,19 @@ pub fn free_port() -> u16 {
     }
     panic!("no free TCP port on 127.0.0.1")
 }
+
+/// Starts a server on fresh ports: `start` picks them (with [`free_port`]) and starts the
+/// server. A port is free only until someone binds it, so when the start fails because
+/// another program took a port in between (the error's chain contains `clash`, the server's
+/// own words for it), it is tried again on new ports, three times in all.
+pub fn retry_on_clash(what: &str, clash: &str, mut start: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let mut last = None;
+    for _ in 0..3 {
+        match start() {
+            Ok(()) => return Ok(()),
+            Err(e) if format!("{e:#}").contains(clash) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no free port for {what}")))
+}

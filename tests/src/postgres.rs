@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::ports::free_port;
+use crate::ports::{free_port, retry_on_clash};
 use crate::process::{run_checked, wait_until, ServerProcess};
 use crate::util;
 
@@ -32,9 +32,7 @@ pub fn pg_bin(name: &str) -> PathBuf {
     if versioned.is_file() {
         return versioned;
     }
-    std::env::var_os("PATH")
-        .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| candidate.is_file()))
-        .unwrap_or_else(|| PathBuf::from(name))
+    standby_common::exec::which(name).unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// `(uid, gid)` to run postgres as: `standby-test` when root, `None` (this user) otherwise.
@@ -195,17 +193,11 @@ impl PgServer {
 
     /// Starts on a fresh port; on a port clash (another program took it), tries new ports.
     fn start_on_free_port(&mut self) -> anyhow::Result<()> {
-        let mut last = None;
-        for _ in 0..3 {
+        retry_on_clash("postgres", "could not bind", || {
             self.port = free_port();
             self.append_conf(&format!("port = {}\n", self.port))?;
-            match self.start() {
-                Ok(()) => return Ok(()),
-                Err(e) if format!("{e:#}").contains("could not bind") => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("no free port for postgres")))
+            self.start()
+        })
     }
 
     fn append_conf(&self, text: &str) -> anyhow::Result<()> {

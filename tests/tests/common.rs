@@ -46,12 +46,13 @@ fn http_probe_expectations_against_a_real_backend() {
 
     let timeout = HttpCheck {
         client: ClientOptions { timeout: Duration::from_millis(200), ..Default::default() },
-        ..check("/slow?ms=3000")
+        ..check("/slow?ms=120000")
     };
     let start = Instant::now();
     let timed_out = block(timeout.run());
     assert_eq!(timed_out.failure, Some(Failure::Timeout), "{timed_out:?}");
-    assert!(start.elapsed() < Duration::from_secs(2), "never hangs past the timeout");
+    // A hang would last the 120 s the app sleeps; the bound is generous for a loaded machine.
+    assert!(start.elapsed() < Duration::from_secs(60), "never hangs past the timeout");
 
     let port = standby_e2e::ports::free_port();
     let refused = block(HttpCheck::new(format!("http://127.0.0.1:{port}/")).run());
@@ -182,20 +183,18 @@ fn the_run_lock_held_by_another_process_exits_3_and_a_killed_holder_does_not_blo
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::open("t", Some(dir.path())).unwrap();
     let lock_path = dir.path().join("run.lock");
-    // One process that takes the lock with flock(1) and then holds it as `sleep`.
-    let mut holder = std::process::Command::new("sh")
-        .args(["-c", "exec 9>\"$0\" && flock 9 && exec sleep 30"])
-        .arg(&lock_path)
-        .spawn()
-        .unwrap();
-    assert!(standby_e2e::process::wait_until(Duration::from_secs(5), || {
+    // One process that takes the lock with flock(1) and then holds it as `sleep`, until it is
+    // killed: by the test, or on drop when the test fails (ServerProcess is the guard).
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "exec 9>\"$0\" && flock 9 && exec sleep 600"]).arg(&lock_path);
+    let mut holder = standby_e2e::ServerProcess::spawn(cmd, "flock holder", dir.path().join("holder.log")).unwrap();
+    assert!(standby_e2e::process::wait_until(Duration::from_secs(60), || {
         std::fs::metadata(&lock_path).is_ok() && state.lock("run").is_err()
     }));
     let err = state.lock("run").unwrap_err();
     assert_eq!(code_of(&err), Code::Locked);
-    holder.kill().unwrap(); // SIGKILL: the holder never unlocks
-    holder.wait().unwrap();
-    assert!(standby_e2e::process::wait_until(Duration::from_secs(5), || state.lock("run").is_ok()));
+    holder.kill(); // SIGKILL: the holder never unlocks
+    assert!(standby_e2e::process::wait_until(Duration::from_secs(60), || state.lock("run").is_ok()));
 }
 
 #[test]

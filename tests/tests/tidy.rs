@@ -1,11 +1,13 @@
-//! House rules that keep the documentation true: every TOML example in README.md and in the
-//! module docs parses with the schema of the tool it is for, so examples never rot.
+//! House rules that keep the documentation true: every TOML example — README.md,
+//! `examples/*.toml` and the `//!` docs of every module — parses, each tool's section with
+//! that tool's own `config::Config` (and downtime-monitor's targets and windows validated
+//! further), the `[[notify]]` list too, and smoke-test suites as suites. Examples never rot.
 
 #![allow(clippy::unwrap_used)] // a panic is a failed test
 
 use std::path::{Path, PathBuf};
 
-use standby_common::config::ConfigFile;
+use standby_common::config::{ConfigFile, SECTIONS};
 use standby_common::notify::Notifiers;
 
 fn root() -> PathBuf {
@@ -15,10 +17,15 @@ fn root() -> PathBuf {
 /// The ```toml blocks of a Markdown file, or of a Rust file's `//!` docs.
 fn toml_blocks(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap();
+    let rust = path.extension().is_some_and(|e| e == "rs");
     let mut blocks = Vec::new();
     let mut current: Option<Vec<String>> = None;
     for line in text.lines() {
-        let line = line.strip_prefix("//! ").or_else(|| line.strip_prefix("//!")).unwrap_or(line);
+        let line = match line.strip_prefix("//!") {
+            Some(doc) => doc.strip_prefix(' ').unwrap_or(doc),
+            None if rust => continue,
+            None => line,
+        };
         match (&mut current, line.trim()) {
             (None, "```toml") => current = Some(Vec::new()),
             (Some(lines), "```") => {
@@ -29,51 +36,137 @@ fn toml_blocks(path: &Path) -> Vec<String> {
             _ => {}
         }
     }
-    assert!(!blocks.is_empty(), "{} has no toml example", path.display());
     blocks
 }
 
-/// Check a config-file example: every tool section it has, and its [[notify]] list.
+/// Parse one tool's section with its own type; an absent section is fine.
+fn section<T: serde::de::DeserializeOwned>(file: &ConfigFile, name: &'static str) -> anyhow::Result<()> {
+    file.section::<T>(name).map(drop)
+}
+
+fn downtime_monitor_section(file: &ConfigFile) -> anyhow::Result<()> {
+    let monitor = file.section::<downtime_monitor::config::Config>("downtime-monitor")?.unwrap_or_default();
+    downtime_monitor::target::targets(file, &monitor)?;
+    downtime_monitor::maintenance::recurring(file, &monitor)?;
+    Ok(())
+}
+
+type Check = fn(&ConfigFile) -> anyhow::Result<()>;
+
+/// Every section of the config file and how to check it.
+const CHECKS: &[(&str, Check)] = &[
+    ("backup-sync", |f| section::<backup_sync::config::Config>(f, "backup-sync")),
+    ("dns-failover", |f| section::<dns_failover::config::Config>(f, "dns-failover")),
+    ("replica-promote", |f| section::<replica_promote::config::Config>(f, "replica-promote")),
+    ("blue-green-deploy", |f| section::<blue_green_deploy::config::Config>(f, "blue-green-deploy")),
+    ("smoke-test", |f| section::<smoke_test::config::Config>(f, "smoke-test")),
+    ("downtime-monitor", downtime_monitor_section),
+    ("notify", |f| Notifiers::from_config(f).map(drop)),
+];
+
+/// Values the examples name in the environment or in files.
+fn example_secrets() -> PathBuf {
+    std::env::set_var("SLACK_WEBHOOK_URL", "http://127.0.0.1:9/hook");
+    std::env::set_var("HC_PING_URL", "http://127.0.0.1:9/ping");
+    std::env::set_var("NTFY_TOKEN", "t");
+    std::env::set_var("APP_PASSWORD", "x");
+    std::env::set_var("SMOKE_PASSWORD", "x");
+    let file = std::env::temp_dir().join(format!("standby-tidy-{}", std::process::id()));
+    std::fs::write(&file, "http://127.0.0.1:9/hook").unwrap();
+    file
+}
+
+/// Check a config-file example: every section it may have, each with its own schema.
 fn check_config(name: &str, text: &str) {
+    let secret_file = example_secrets();
+    let text = text.replace("/etc/standby/webhook.url", secret_file.to_str().unwrap());
     let file = ConfigFile::from_str(name, text);
-    file.section::<smoke_test::config::Config>("smoke-test").unwrap_or_else(|e| panic!("{e:#}"));
-    let monitor = file
-        .section::<downtime_monitor::config::Config>("downtime-monitor")
-        .unwrap_or_else(|e| panic!("{e:#}"))
-        .unwrap_or_default();
-    downtime_monitor::target::targets(&file, &monitor).unwrap_or_else(|e| panic!("{e:#}"));
-    downtime_monitor::maintenance::recurring(&file, &monitor).unwrap_or_else(|e| panic!("{e:#}"));
-    Notifiers::from_config(&file).unwrap_or_else(|e| panic!("{e:#}"));
+    for (section, check) in CHECKS {
+        check(&file).unwrap_or_else(|e| panic!("{name}: [{section}]: {e:#}"));
+    }
+    let _ = std::fs::remove_file(&secret_file);
+}
+
+/// A smoke-test suite example.
+fn check_suite(name: &str, text: &str) {
+    example_secrets();
+    let suite = smoke_test::Suite::parse(&ConfigFile::from_str(name, text), &Default::default());
+    suite.unwrap_or_else(|e| panic!("{name}: {e:#}"));
+}
+
+/// A smoke-test suite rather than a config file: its own sections (`[[check]]`, `[vars]`).
+fn is_suite(text: &str) -> bool {
+    text.lines().any(|l| matches!(l.trim(), "[[check]]" | "[vars]" | "[defaults]"))
+}
+
+fn check_example(name: &str, text: &str) {
+    if is_suite(text) {
+        check_suite(name, text);
+    } else {
+        check_config(name, text);
+    }
+}
+
+/// Every `.rs` file below `dir`.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_config_section_is_checked() {
+    let checked: Vec<&str> = CHECKS.iter().map(|(s, _)| *s).collect();
+    for section in SECTIONS {
+        assert!(checked.contains(section), "tidy checks no [{section}] section: add it to CHECKS");
+    }
 }
 
 #[test]
 fn readme_config_examples_parse() {
-    std::env::set_var("SLACK_WEBHOOK_URL", "http://127.0.0.1:9/hook");
-    for block in toml_blocks(&root().join("README.md")) {
-        check_config("README.md", &block);
+    let blocks = toml_blocks(&root().join("README.md"));
+    assert!(!blocks.is_empty(), "README.md has no toml example");
+    for block in blocks {
+        check_example("README.md", &block);
     }
 }
 
 #[test]
+fn example_files_parse() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let name = path.strip_prefix(root()).unwrap().display().to_string();
+            check_example(&name, &std::fs::read_to_string(&path).unwrap());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "examples/ should hold the config and the suite example");
+}
+
+#[test]
 fn module_doc_examples_parse() {
-    for block in toml_blocks(&root().join("crates/common/src/notify.rs")) {
-        std::env::set_var("SLACK_WEBHOOK_URL", "http://127.0.0.1:9/hook");
-        std::env::set_var("HC_PING_URL", "http://127.0.0.1:9/ping");
-        std::env::set_var("NTFY_TOKEN", "t");
-        let file = std::env::temp_dir().join(format!("standby-tidy-{}", std::process::id()));
-        std::fs::write(&file, "http://127.0.0.1:9/hook").unwrap();
-        let block = block.replace("/etc/standby/webhook.url", file.to_str().unwrap());
-        check_config("notify.rs", &block);
-        let _ = std::fs::remove_file(&file);
+    let mut files = Vec::new();
+    for dir in ["crates", "tests/src", "xtask/src"] {
+        rust_files(&root().join(dir), &mut files);
     }
-    for block in toml_blocks(&root().join("crates/downtime-monitor/src/config.rs")) {
-        check_config("downtime-monitor/config.rs", &block);
+    files.sort();
+    let mut seen = 0;
+    for path in files {
+        let name = path.strip_prefix(root()).unwrap().display().to_string();
+        for block in toml_blocks(&path) {
+            check_example(&name, &block);
+            seen += 1;
+        }
     }
-    for block in toml_blocks(&root().join("crates/smoke-test/src/suite.rs")) {
-        std::env::set_var("APP_PASSWORD", "x");
-        let suite = smoke_test::Suite::parse(&ConfigFile::from_str("suite.rs", block), &Default::default());
-        suite.unwrap_or_else(|e| panic!("{e:#}"));
-    }
+    // notify.rs, downtime-monitor's config.rs and smoke-test's suite.rs at least.
+    assert!(seen >= 3, "only {seen} toml examples in the module docs");
 }
 
 #[test]

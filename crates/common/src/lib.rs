@@ -2,6 +2,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`calendar`] | civil dates from day numbers and back (UTC, no time-zone database) |
 //! | [`exit`] | the exit-code contract (0/1/2/3/4) and an error that carries its code |
 //! | [`config`] | the one TOML file, a section per tool, secrets from env or `*-file` keys |
 //! | [`cli`] | the global flags every binary shares |
@@ -15,12 +16,15 @@
 //! | [`settings`] | one declaration per config section: flag, env var and key, merged one way |
 //! | [`threshold`] | N consecutive failures to switch to DOWN, M successes to switch back, persisted per key |
 //! | [`duration`] | human durations (`500ms`, `30s`, `2h`) in config and flags |
+//! | [`markup`] | escaping text for the HTML and XML reports |
 
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod exec;
 pub mod exit;
+pub mod markup;
 pub mod notify;
 pub mod output;
 pub mod pg;

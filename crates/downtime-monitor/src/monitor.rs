@@ -170,17 +170,7 @@ impl Monitor {
             let in_maint = maint.active(&s.target, s.at);
             let state = states.entry(s.target.clone()).or_insert_with(|| TargetState::new(&s.target));
             let tr = machine::apply(state, s, target, in_maint, self.reminder_ms);
-            match &tr {
-                Some(Transition::Down { started, error }) => changes.push(IncidentChange::Open {
-                    target: s.target.clone(),
-                    started: *started,
-                    cause: error.clone(),
-                }),
-                Some(Transition::Recovered { ended, .. }) => {
-                    changes.push(IncidentChange::Close { target: s.target.clone(), ended: *ended })
-                }
-                _ => {}
-            }
+            changes.extend(tr.as_ref().and_then(|t| IncidentChange::from_transition(&s.target, t)));
             stored.push(Stored::new(s, in_maint));
             if let Some(t) = &tr {
                 transitions.push((s.target.clone(), t.clone()));

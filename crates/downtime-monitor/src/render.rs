@@ -5,8 +5,10 @@ use std::fmt::Write;
 
 use plotters::prelude::*;
 
+use standby_common::markup::escape as esc;
+
 use crate::clock;
-use crate::report::{Report, SegmentKind};
+use crate::report::{opt_dur, pct, Report, SegmentKind};
 
 const WIDTH: u32 = 1000;
 const ROW: u32 = 110;
@@ -42,7 +44,7 @@ pub fn svg(report: &Report) -> anyhow::Result<String> {
         let areas = body.split_evenly((rows, 1));
         let (from, to) = (report.from_ms, report.to_ms.max(report.from_ms + 1));
         for (area, t) in areas.iter().zip(&report.targets) {
-            let uptime = t.figures.uptime_pct.map(|u| format!("{u:.2}%")).unwrap_or_else(|| "n/a".into());
+            let uptime = pct(t.figures.uptime_pct);
             let caption = format!("{} — uptime {uptime}, {} incident(s)", t.name, t.figures.incidents);
             let mut chart = ChartBuilder::on(area)
                 .caption(caption, ("sans-serif", 16))
@@ -74,18 +76,6 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing the timeline failed: {e:?}")
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-fn pct(p: Option<f64>) -> String {
-    p.map(|p| format!("{p:.3}%")).unwrap_or_else(|| "n/a".into())
-}
-
-fn dur(ms: Option<i64>) -> String {
-    ms.map(clock::fmt_duration).unwrap_or_else(|| "–".into())
-}
-
 /// A self-contained HTML page.
 pub fn html(report: &Report) -> anyhow::Result<String> {
     let mut h = String::new();
@@ -112,8 +102,8 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
             clock::fmt_duration(f.downtime_ms),
             f.incidents,
             clock::fmt_duration(f.longest_ms),
-            dur(f.mttr_ms),
-            dur(f.mtbf_ms),
+            opt_dur(f.mttr_ms),
+            opt_dur(f.mtbf_ms),
             clock::fmt_duration(f.unknown_ms),
             clock::fmt_duration(f.maintenance_ms),
             esc(f.decision.unwrap_or(""))

@@ -356,11 +356,15 @@ pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::R
     })
 }
 
-fn pct(p: Option<f64>) -> String {
+/// An uptime ratio as the reports print it (text, HTML, SVG): `99.95%`, or `n/a` when
+/// nothing was known.
+pub(crate) fn pct(p: Option<f64>) -> String {
     p.map(|p| format!("{p:.2}%")).unwrap_or_else(|| "n/a".into())
 }
 
-fn opt_dur(ms: Option<i64>) -> String {
+/// A duration as the reports print it, or `-` when there is none (MTTR without incidents,
+/// say).
+pub(crate) fn opt_dur(ms: Option<i64>) -> String {
     ms.map(clock::fmt_duration).unwrap_or_else(|| "-".into())
 }
 

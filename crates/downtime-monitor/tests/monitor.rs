@@ -54,9 +54,68 @@ impl Env {
         })
     }
 
-    fn watch(&self, extra: &[&str]) -> Child {
-        self.cmd(&[&["watch"], extra].concat()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+    /// `watch` in the background; its log goes to `watch.log` in the temp dir.
+    fn watch(&self, extra: &[&str]) -> Daemon {
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("watch.log")).unwrap();
+        let child = self.cmd(&[&["watch"], extra].concat()).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        Daemon(Some(child))
     }
+
+    /// `status --json`, or None while it cannot answer (no database yet).
+    fn status(&self) -> Option<serde_json::Value> {
+        let out = self.run(&["status", "--json"]);
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// The health of the first target in `status`, once there is one.
+    fn health(&self) -> Option<String> {
+        self.status()?["targets"][0]["health"].as_str().map(str::to_string)
+    }
+}
+
+/// A `watch` daemon started by a test: killed on drop, so a failed assertion leaves none
+/// running.
+struct Daemon(Option<Child>);
+
+impl Daemon {
+    /// SIGTERM, then how it exited.
+    fn terminate(self) -> std::process::ExitStatus {
+        let pid = self.0.as_ref().unwrap().id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        self.wait()
+    }
+
+    /// How it exited by itself (`--stop-after`).
+    fn wait(mut self) -> std::process::ExitStatus {
+        wait_exit(self.0.take().unwrap(), PATIENCE)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// How long a test waits for an event before it fails: generous, for a loaded machine. It
+/// is a deadline, never a measurement.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls `condition` every 100 ms until it holds; fails the test after [`PATIENCE`].
+fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 fn target(name: &str, url: &str, fail: u32, recover: u32, interval: &str) -> String {
@@ -66,8 +125,7 @@ fn target(name: &str, url: &str, fail: u32, recover: u32, interval: &str) -> Str
 }
 
 fn now_rfc3339() -> String {
-    let ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
-    downtime_monitor::clock::fmt(ms)
+    downtime_monitor::clock::fmt(now_ms())
 }
 
 fn wait_exit(mut child: Child, limit: Duration) -> std::process::ExitStatus {
@@ -123,12 +181,13 @@ fn down_after_exactly_the_threshold_recovered_after_the_threshold_one_alert_each
 fn a_second_monitor_run_exits_3_while_one_holds_the_lock() {
     let app = AppBackend::start("lock").unwrap();
     let env = Env::new(&target("app", &app.url("/health"), 1, 1, "1s"), None);
-    let watch = env.watch(&["--stop-after", "4s"]);
-    std::thread::sleep(Duration::from_millis(700));
+    let watch = env.watch(&[]);
+    // The daemon takes the lock before its first probe, so once a round is recorded it holds it.
+    wait_for("the daemon's first round", || env.health().is_some());
     let out = env.run(&["check"]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("another run holds the lock"));
-    assert!(wait_exit(watch, Duration::from_secs(10)).success());
+    assert!(watch.terminate().success());
     assert_eq!(env.code(&["check"]), 0, "the lock is gone with the daemon");
 }
 
@@ -137,33 +196,49 @@ fn report_matches_a_scripted_outage_and_shows_unknown_time() {
     let mut app = AppBackend::start("sched").unwrap();
     let env = Env::new(&target("app", &app.url("/health"), 2, 1, "250ms"), None);
     let from = now_rfc3339();
-    let t0 = Instant::now();
-    let watch = env.watch(&["--stop-after", "5s"]);
-    let at = |secs: f64| {
-        let target = Duration::from_secs_f64(secs);
-        if let Some(rest) = target.checked_sub(t0.elapsed()) {
-            std::thread::sleep(rest);
-        }
-    };
-    at(1.5);
-    app.stop(); // the outage: 1.5 s .. 3.5 s
-    at(3.5);
+    let watch = env.watch(&[]);
+    wait_for("the first round", || env.health().as_deref() == Some("up"));
+    // The outage: from the stop until the app answers again, with the DOWN and RECOVERED the
+    // daemon records in between as the events to wait for.
+    let stopped = now_ms();
+    app.stop();
+    wait_for("DOWN after 2 failures", || env.health().as_deref() == Some("down"));
+    let seen_down = now_ms();
+    let restarted = now_ms();
     app.start_again().unwrap();
-    assert!(wait_exit(watch, Duration::from_secs(10)).success());
-    // The monitor itself is off for 2 s, then runs 2 s more.
+    wait_for("RECOVERED after a success", || env.health().as_deref() == Some("up"));
+    let seen_up = now_ms();
+    assert!(watch.terminate().success());
+    let exited = now_ms();
+    // The monitor itself is off for a while (time passes: no assertion on how much), then
+    // runs until it has recorded a round again.
     std::thread::sleep(Duration::from_secs(2));
-    let watch = env.watch(&["--stop-after", "2s"]);
-    assert!(wait_exit(watch, Duration::from_secs(10)).success());
-    let to = now_rfc3339();
+    let restarted_monitor = now_ms();
+    let watch = env.watch(&[]);
+    let last_at = |env: &Env| env.status().and_then(|s| s["targets"][0]["last_at"].as_i64()).unwrap_or(0);
+    wait_for("a round of the second run", || last_at(&env) >= restarted_monitor);
+    assert!(watch.terminate().success());
 
-    let r = env.json(&["report", "--since", &from, "--until", &to, "--json"]);
+    let r = env.json(&["report", "--since", &from, "--until", "now", "--json"]);
     let t = &r["targets"][0];
-    let secs = |k: &str| t[k].as_i64().unwrap() as f64 / 1000.0;
+    let ms = |k: &str| t[k].as_i64().unwrap();
     assert_eq!(t["incidents"], 1, "{t}");
-    assert!((secs("downtime_ms") - 2.0).abs() <= 0.6, "downtime {} s, scripted 2 s", secs("downtime_ms"));
-    assert!(secs("unknown_ms") >= 1.4, "the 2 s the monitor was off are unknown: {} s", secs("unknown_ms"));
+    let incident = &t["incident_list"][0];
+    let (started, ended) = (incident["started_ms"].as_i64().unwrap(), incident["ended_ms"].as_i64().unwrap());
+    // A probe lasts at most its timeout (2 s): a failure comes from a probe that was running
+    // when the app stopped or later, a success from one running when it was back.
+    let timeout = 2000;
+    assert!(started >= stopped - timeout && started <= seen_down, "{stopped} <= {started} <= {seen_down}");
+    assert!(ended >= restarted - timeout && ended <= seen_up, "{restarted} <= {ended} <= {seen_up}");
+    assert_eq!(ms("downtime_ms"), ended - started, "the downtime is the incident: {t}");
+    // The last sample of the first run counts for one interval (250 ms) at most; the second
+    // run's first sample comes after it started.
+    let gap = restarted_monitor - exited - 250;
+    assert!(ms("unknown_ms") >= gap, "the {gap} ms the monitor was off are unknown: {t}");
+    let (observed, down) = (ms("observed_ms") as f64, ms("downtime_ms") as f64);
     let uptime = t["uptime_pct"].as_f64().unwrap();
-    assert!(uptime > 50.0 && uptime < 85.0, "{uptime}");
+    assert!((uptime - (observed - down) / observed * 100.0).abs() < 0.001, "{t}");
+    assert!(uptime > 0.0 && uptime < 100.0, "{uptime}");
     let kinds: Vec<&str> = t["timeline"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"down") && kinds.contains(&"unknown") && kinds.contains(&"up"), "{kinds:?}");
 }
@@ -297,9 +372,9 @@ fn metrics_are_served_while_watching_and_written_by_check() {
     let app = AppBackend::start("metrics").unwrap();
     let env = Env::new(&target("app", &app.url("/health"), 1, 1, "200ms"), None);
     let port = standby_e2e::ports::free_port();
-    let watch = env.watch(&["--metrics-listen", &format!("127.0.0.1:{port}"), "--stop-after", "3s"]);
+    let watch = env.watch(&["--metrics-listen", &format!("127.0.0.1:{port}")]);
     let mut body = String::new();
-    let found = standby_e2e::process::wait_until(Duration::from_secs(3), || {
+    let found = standby_e2e::process::wait_until(PATIENCE, || {
         body = standby_e2e::http_client::get(&format!("http://127.0.0.1:{port}/metrics"))
             .map(|r| r.text())
             .unwrap_or_default();
@@ -312,7 +387,7 @@ fn metrics_are_served_while_watching_and_written_by_check() {
     assert!(value("standby_monitor_checks_total{target=\"app\",result=\"ok\"}") >= 1.0);
     assert_eq!(value("standby_monitor_state{target=\"app\",state=\"up\"}"), 1.0);
     assert!(body.contains("# TYPE standby_monitor_latency_seconds gauge"));
-    assert!(wait_exit(watch, Duration::from_secs(10)).success());
+    assert!(watch.terminate().success());
 
     let file = env.dir.path().join("monitor.prom");
     assert_eq!(env.code(&["check", "--metrics-file", file.to_str().unwrap()]), 0);
@@ -468,12 +543,12 @@ fn sigterm_stops_the_daemon_cleanly_and_keeps_what_it_collected() {
     let app = AppBackend::start("term").unwrap();
     let env = Env::new(&target("app", &app.url("/health"), 1, 1, "200ms"), None);
     let watch = env.watch(&[]);
-    std::thread::sleep(Duration::from_millis(1500));
-    let pid = watch.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    assert!(wait_exit(watch, Duration::from_secs(10)).success(), "exit 0 on SIGTERM");
-    let r = env.json(&["report", "--since", "1h", "--json"]);
-    assert!(r["targets"][0]["observed_ms"].as_i64().unwrap() >= 500, "{}", r["targets"][0]);
+    wait_for("a recorded round", || env.health().is_some());
+    let observed = |env: &Env| env.json(&["report", "--since", "1h", "--json"])["targets"][0]["observed_ms"].as_i64();
+    let before = observed(&env).unwrap();
+    assert!(watch.terminate().success(), "exit 0 on SIGTERM");
+    let after = observed(&env).unwrap();
+    assert!(before > 0 && after >= before, "nothing recorded is lost: {before} ms, then {after} ms");
 }
 
 #[test]
@@ -555,24 +630,23 @@ fn a_locked_database_keeps_the_round_in_the_spool() {
     let env = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), None);
     assert_eq!(env.code(&["check"]), 0, "creates the database");
     let db = env.dir.path().join("state/monitor.db");
-    // Another program holds the write lock for longer than the monitor waits (5 s).
-    use std::os::unix::process::CommandExt;
-    let mut holder = Command::new("sh")
+    // Another program holds the write lock for longer than the monitor waits (5 s): until the
+    // test kills it (or drops it, failing). It prints 1 once it holds the lock.
+    let mut holder_cmd = Command::new("sh");
+    holder_cmd
         .arg("-c")
-        .arg(format!("(echo 'BEGIN EXCLUSIVE;'; echo 'SELECT 1;'; sleep 9) | sqlite3 {}", db.display()))
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
+        .arg(format!("(echo 'BEGIN EXCLUSIVE;'; echo 'SELECT 1;'; sleep 600) | sqlite3 {}", db.display()));
+    let log = env.dir.path().join("holder.log");
+    let mut holder = standby_e2e::ServerProcess::spawn(holder_cmd, "sqlite3 lock holder", log.clone()).unwrap();
+    holder
+        .wait_ready(PATIENCE, || std::fs::read_to_string(&log).is_ok_and(|l| l.lines().any(|l| l.trim() == "1")))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
     let out = env.run(&["check"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("locked") && err.contains("kept in"), "{err}");
-    // The whole group: sh, sqlite3 and sleep.
-    Command::new("kill").args(["-KILL", "--", &format!("-{}", holder.id())]).status().unwrap();
-    holder.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // The whole group at once (sh, sqlite3 and sleep), reaped: the lock is free.
+    holder.kill();
     let out = env.json(&["check", "--json"]);
     assert_eq!(out["replayed"], 1, "{out}");
 }

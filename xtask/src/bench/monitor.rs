@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use downtime_monitor::config::Kind;
-use downtime_monitor::machine::{self, TargetState, Transition};
+use downtime_monitor::machine::{self, TargetState};
 use downtime_monitor::store::{IncidentChange, Store, Stored};
 use downtime_monitor::target::{How, Sample, Target};
+use standby_common::exec::which;
 use standby_e2e::http_client;
 use standby_e2e::nginx::{Nginx, NginxOptions};
 use standby_e2e::ports::free_port;
@@ -324,12 +325,8 @@ fn clock_ticks() -> f64 {
 }
 
 fn prometheus_bins() -> Option<(PathBuf, PathBuf)> {
-    Some((which(&["prometheus"])?, which(&["prometheus-blackbox-exporter", "blackbox_exporter"])?))
-}
-
-fn which(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    names.iter().find_map(|n| std::env::split_paths(&path).map(|d| d.join(n)).find(|p| p.is_file()))
+    let blackbox = which("prometheus-blackbox-exporter").or_else(|| which("blackbox_exporter"))?;
+    Some((which("prometheus")?, blackbox))
 }
 
 fn now_ms() -> i64 {
@@ -533,14 +530,7 @@ impl Sim {
             error: error.map(str::to_string),
             interval_ms: MINUTE_MS,
         };
-        match machine::apply(&mut self.state, &sample, &self.target, false, None)? {
-            Transition::Down { started, error } => {
-                Some(IncidentChange::Open { target: self.target.name.clone(), started, cause: error })
-            }
-            Transition::Recovered { ended, .. } => {
-                Some(IncidentChange::Close { target: self.target.name.clone(), ended })
-            }
-            Transition::Reminder { .. } => None,
-        }
+        let transition = machine::apply(&mut self.state, &sample, &self.target, false, None)?;
+        IncidentChange::from_transition(&self.target.name, &transition)
     }
 }

@@ -112,12 +112,7 @@ fn write_suites(dir: &Path, nginx: &Nginx) -> anyhow::Result<(Vec<PathBuf>, Vec<
 
 fn hurl_path() -> Option<PathBuf> {
     let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/hurl"));
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("hurl")).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(home)
-        .find(|p| p.is_file())
+    standby_common::exec::which("hurl").or_else(|| home.filter(|p| p.is_file()))
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::clock::HOUR_MS;
-use crate::machine::TargetState;
+use crate::machine::{TargetState, Transition};
 use crate::target::Sample;
 
 mod db;
@@ -139,6 +139,22 @@ pub enum IncidentChange {
         started: i64,
         ended: i64,
     },
+}
+
+impl IncidentChange {
+    /// What a state-machine transition of `target` changes in the incident table: DOWN opens
+    /// an incident, RECOVERED closes it, a reminder changes nothing.
+    pub fn from_transition(target: &str, transition: &Transition) -> Option<IncidentChange> {
+        match transition {
+            Transition::Down { started, error } => {
+                Some(IncidentChange::Open { target: target.to_string(), started: *started, cause: error.clone() })
+            }
+            Transition::Recovered { ended, .. } => {
+                Some(IncidentChange::Close { target: target.to_string(), ended: *ended })
+            }
+            Transition::Reminder { .. } => None,
+        }
+    }
 }
 
 /// The monitor's database.

@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use standby_common::markup::escape;
+
 use super::{CheckResult, Report};
 
 pub fn render(report: &Report) -> String {
@@ -65,23 +67,5 @@ pub fn render(report: &Report) -> String {
         out.push_str("  </testsuite>\n");
     }
     out.push_str("</testsuites>\n");
-    out
-}
-
-/// Escape text for XML attributes and content; characters XML 1.0 cannot hold are dropped.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(ch),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
     out
 }
