@@ -84,8 +84,16 @@ pub fn check(bin: &str, tool: &str) {
 
 /// Values tried for a key, as (flag/env text, TOML literal); the first two that both clap and
 /// the section's serde accept are used. A tool passes its own for keys of other shapes.
-const CANDIDATES: &[(&str, &str)] =
-    &[("2", "2"), ("3", "3"), ("7s", "\"7s\""), ("9s", "\"9s\""), ("0.25", "0.25"), ("0.75", "0.75")];
+const CANDIDATES: &[(&str, &str)] = &[
+    ("2", "2"),
+    ("3", "3"),
+    ("7s", "\"7s\""),
+    ("9s", "\"9s\""),
+    ("0.25", "0.25"),
+    ("0.75", "0.75"),
+    ("tcp://127.0.0.1:9", "[\"tcp://127.0.0.1:9\"]"),
+    ("tcp://127.0.0.1:10", "[\"tcp://127.0.0.1:10\"]"),
+];
 
 fn toml_literal(text: &str) -> String {
     match text {
@@ -136,10 +144,14 @@ pub fn settings<C: clap::CommandFactory, S: Section>(bin: &str, tool: &'static s
         if flags.iter().any(|f| settings::key_of(f) == *key) {
             continue;
         }
-        assert!(
-            defaults[key].is_array() && help.contains(&format!("[[{tool}.{key}]]")),
-            "{tool}: key `{key}` has no flag and env var, and is not a list of tables named file-only in --help"
-        );
+        let named = match &defaults[key] {
+            serde_json::Value::Array(_) => format!("[[{tool}.{key}]]"),
+            serde_json::Value::Object(_) => format!("[{tool}.{key}]"),
+            _ => {
+                panic!("{tool}: key `{key}` has no flag and env var (only tables and lists of tables may be file-only)")
+            }
+        };
+        assert!(help.contains(&named), "{tool}: --help names `{named}` as file only");
     }
 
     let mut a = Vec::new(); // (key, flag text, toml literal) for value A

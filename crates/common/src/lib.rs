@@ -10,6 +10,7 @@
 //! | [`pg`] | the PostgreSQL client: bounded connect, verified TLS, `.pgpass`, coded errors |
 //! | [`probe`] | HTTP(S), TCP and PostgreSQL checks with timeouts and expectations |
 //! | [`state`] | the per-tool state dir, atomic writes, the run lock |
+//! | [`daemon`] | a clean stop on SIGTERM/SIGINT, Prometheus `/metrics` for `watch` modes |
 //! | [`exec`] | running external programs with a timeout |
 //! | [`notify`] | alerts to webhooks, Slack, ntfy, healthchecks pings or a command |
 //! | [`retry`] | bounded retries with exponential backoff and jitter |
@@ -21,6 +22,7 @@
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod duration;
 pub mod exec;
 pub mod exit;

@@ -5,8 +5,8 @@
 //! a config key (kebab-case in TOML), a flag (`--key`, from `#[arg(long)]`), and an env var
 //! (`STANDBY_<TOOL>_<KEY>`, added here, not written per field). Defaults are clap's
 //! (`default_value`/`default_value_t`), so `--help` shows them and the file's serde defaults
-//! are the same values. Lists of tables (`[[downtime-monitor.target]]`) are `#[arg(skip)]`:
-//! file only, and `--help` says so. Booleans take `--key` (true), `--key=false`, and the env
+//! are the same values. Lists of tables (`[[downtime-monitor.target]]`) and sub-tables
+//! (`[dns-failover.cloudflare]`) are `#[arg(skip)]`: file only, and `--help` says so. Booleans take `--key` (true), `--key=false`, and the env
 //! var takes `true/false/1/0/yes/no/on/off`.
 //!
 //! ```
@@ -132,7 +132,10 @@ pub fn command<C: CommandFactory, S: Section>(tool: &str) -> Command {
         }
         let env = env_var(tool, arg.get_long().unwrap_or(arg.get_id().as_str()));
         let arg = arg.env(env).global(true).help_heading(heading.clone());
-        if is_bool(&arg) {
+        if matches!(arg.get_action(), ArgAction::Append) {
+            // A list key: the flag is repeated, the env var is comma-separated.
+            arg.value_delimiter(',')
+        } else if is_bool(&arg) {
             arg.action(ArgAction::Set)
                 .num_args(0..=1)
                 .require_equals(true)
@@ -146,7 +149,14 @@ pub fn command<C: CommandFactory, S: Section>(tool: &str) -> Command {
     });
     let file_only = file_only_keys::<S>();
     if !file_only.is_empty() {
-        let lists: Vec<String> = file_only.iter().map(|k| format!("[[{tool}.{k}]]")).collect();
+        let defaults = serde_json::to_value(defaults::<S>()).unwrap_or_default();
+        let lists: Vec<String> = file_only
+            .iter()
+            .map(|k| match defaults.get(k) {
+                Some(serde_json::Value::Array(_)) => format!("[[{tool}.{k}]]"),
+                _ => format!("[{tool}.{k}]"),
+            })
+            .collect();
         let note = format!("File only (no flag or env var): {}.", lists.join(", "));
         let after = match cmd.get_after_help() {
             Some(text) => format!("{text}\n\n{note}"),

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use standby_common::daemon;
 use standby_common::duration::HumanDuration;
 use standby_common::exit::Code;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::metrics::Metrics;
@@ -44,11 +44,10 @@ async fn daemon(
     let monitor = Arc::new(setup.monitor());
     let metrics = Arc::new(Mutex::new(Metrics::default()));
     if let Some(addr) = metrics_listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| standby_common::exit::error(Code::Usage, format!("--metrics-listen {addr}: {e}")))?;
-        tracing::info!("metrics on http://{addr}/metrics");
-        tokio::spawn(serve_metrics(listener, metrics.clone()));
+        let listener = daemon::bind_metrics(addr).await?;
+        let metrics = metrics.clone();
+        let render = move || metrics.lock().map(|m| m.render()).unwrap_or_default();
+        tokio::spawn(daemon::serve_metrics(listener, Arc::new(render)));
     }
     let (tx, mut rx) = mpsc::channel::<Sample>(4096);
     let limit = Arc::new(Semaphore::new(setup.concurrency().max(1)));
@@ -73,7 +72,7 @@ async fn daemon(
         });
     }
     drop(tx);
-    let stop = shutdown(stop_after);
+    let stop = daemon::shutdown(stop_after);
     tokio::pin!(stop);
     let mut batch = Vec::new();
     let mut tick = tokio::time::interval(BATCH_EVERY);
@@ -118,64 +117,5 @@ async fn flush(monitor: &Arc<Monitor>, metrics: &Arc<Mutex<Metrics>>, batch: Vec
         }
         Ok(Err(e)) => tracing::error!("{e:#}"),
         Err(e) => tracing::error!("recording failed: {e}"),
-    }
-}
-
-async fn shutdown(stop_after: Option<Duration>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    let timer = async {
-        match stop_after {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
-        _ = timer => {},
-    }
-}
-
-async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Mutex<Metrics>>) {
-    loop {
-        let Ok((mut conn, _)) = listener.accept().await else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let mut len = 0;
-            let read = async {
-                while len < buf.len() {
-                    match conn.read(&mut buf[len..]).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => len += n,
-                    }
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-            };
-            if tokio::time::timeout(Duration::from_secs(5), read).await.is_err() {
-                return;
-            }
-            let request = String::from_utf8_lossy(&buf[..len]);
-            let path = request.split_whitespace().nth(1).unwrap_or("");
-            let (status, body) = if path == "/metrics" {
-                ("200 OK", metrics.lock().map(|m| m.render()).unwrap_or_default())
-            } else {
-                ("404 Not Found", "not found: try /metrics\n".to_string())
-            };
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = conn.write_all(head.as_bytes()).await;
-            let _ = conn.write_all(body.as_bytes()).await;
-        });
     }
 }

@@ -1,0 +1,53 @@
+//! `check`: one round for cron. Exit 0 when nothing needed doing or a needed switch worked
+//! (the output says it switched), 1 when a switch was needed and failed or was refused.
+
+use std::time::Duration;
+
+use standby_common::exit::Code;
+
+use crate::memory::Memory;
+use crate::report::RoundReport;
+use crate::round::{self, RoundOptions};
+use crate::setup::Setup;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only these records (repeatable)
+    #[arg(long = "record", value_name = "NAME")]
+    pub records: Vec<String>,
+    /// Decide and print, but write nothing to the DNS provider
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Switch even when the backup fails its own check
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
+    let records = setup.selected(&args.records)?;
+    let state = setup.state()?;
+    let _lock = state.lock("dns-failover")?;
+    let providers = setup.providers(&records)?;
+    let mut memory = Memory::load(&state)?;
+    let opts = RoundOptions {
+        timeout: setup.config.timeout.get(),
+        dry_run: args.dry_run,
+        force: args.force,
+        reread_after: Duration::ZERO,
+    };
+    let outcomes = standby_common::runtime()?.block_on(round::run(
+        &records,
+        &setup.control,
+        &providers,
+        &mut memory,
+        &setup.ctx.notifiers,
+        opts,
+    ));
+    memory.save(&state)?;
+    super::log_calls(&state, &providers);
+    let report = RoundReport::new(outcomes, providers.calls());
+    let code = report.code();
+    // A switch is news even with -q: report it as a cron job would mail it.
+    setup.ctx.output.report(&report, if report.changed { Code::Failed } else { code })?;
+    Ok(code)
+}
