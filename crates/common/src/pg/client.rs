@@ -27,7 +27,11 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Wrap a fresh connection; its task runs on the current runtime until the client is gone.
-    pub(super) fn new<S, T>(inner: tokio_postgres::Client, connection: tokio_postgres::Connection<S, T>, server: &str) -> Client
+    pub(super) fn new<S, T>(
+        inner: tokio_postgres::Client,
+        connection: tokio_postgres::Connection<S, T>,
+        server: &str,
+    ) -> Client
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
         T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -122,4 +126,3 @@ impl Client {
         }
     }
 }
-
