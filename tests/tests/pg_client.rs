@@ -75,6 +75,14 @@ fn connect_and_query_async_and_blocking() {
         .unwrap()
         .unwrap();
     assert_eq!(n, 7);
+    let n = rt
+        .block_on(async {
+            let o = opts.clone();
+            tokio::spawn(async move { o.connect_blocking()?.query_value::<i64, _>("SELECT 8::bigint", &[]) }).await
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 8, "inside an async task on a multi-thread runtime");
 }
 
 /// A role `pwuser` that must log in with a password (scram) from 127.0.0.1.

@@ -4,10 +4,14 @@
 //! Where it may be called from:
 //! - a thread with no tokio runtime (a plain `main`, a `std::thread`): the call runs on the
 //!   calling thread, as the `postgres` crate does;
-//! - a thread inside a runtime's context (an async task, `spawn_blocking`): the call runs on
-//!   a short-lived helper thread and the caller waits for it. This never panics (a runtime
-//!   cannot `block_on` inside another), but from an async task it blocks that worker thread
-//!   for the call's duration: prefer the async [`Client`] there, or `spawn_blocking`.
+//! - a thread inside a multi-thread runtime's context (`spawn_blocking`, an async task): the
+//!   call runs in `tokio::task::block_in_place`, on the calling thread;
+//! - a thread inside a current-thread runtime's context: the call runs on a short-lived
+//!   helper thread and the caller waits for it.
+//!
+//! It never panics (a runtime cannot `block_on` inside another, which is why the last two
+//! cases exist), but from an async task it blocks that task for the call's duration: prefer
+//! the async [`Client`] there, or `spawn_blocking`.
 
 use tokio::runtime::Runtime;
 use tokio_postgres::types::{FromSqlOwned, ToSql};
@@ -33,8 +37,12 @@ where
     F: std::future::Future + Send,
     F::Output: Send,
 {
-    if tokio::runtime::Handle::try_current().is_err() {
+    let Ok(outer) = tokio::runtime::Handle::try_current() else {
         return runtime.block_on(work);
+    };
+    if outer.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        // Leaves the outer runtime's context (handing this worker's tasks to another) for the call.
+        return tokio::task::block_in_place(|| runtime.block_on(work));
     }
     std::thread::scope(|s| match s.spawn(|| runtime.block_on(work)).join() {
         Ok(out) => out,

@@ -7,9 +7,11 @@
 //!   a [`BlockingClient`] for sync code (see its docs for use near a tokio runtime).
 //! - Exit codes: a server that cannot be reached, refuses the TCP connection, fails the TLS
 //!   handshake or says nothing within the timeout is [`Code::Unavailable`] (4); a login the
-//!   server rejects (wrong password, unknown user or database) and a bad connection string or
-//!   CA file are [`Code::Usage`] (2, the configuration is wrong); a failed query is
-//!   [`Code::Failed`] (1).
+//!   server rejects (wrong or missing password, unknown user or database) and a bad
+//!   connection string or CA file are [`Code::Usage`] (2, the configuration is wrong); a
+//!   failed query is [`Code::Failed`] (1). [`db_error`] finds the server's SQLSTATE.
+//! - The blocking client may be called from any thread, inside a runtime or not (see
+//!   `BlockingClient`'s module docs for the cost inside one).
 //! - TLS: `sslmode=prefer` (the default: TLS when the server offers it), `require` or
 //!   `disable`. Certificates are always verified, against the system's roots, Mozilla's and an
 //!   optional extra CA file.
