@@ -65,6 +65,26 @@ standby_common::section! {
         /// answers, this monitor is isolated and a failed check does not count (repeatable)
         #[arg(long, value_name = "URL")]
         pub control: Vec<String>,
+        /// This instance's name among several vantages [default: the host name]
+        #[arg(long)]
+        pub vantage: Option<String>,
+        /// A PostgreSQL database shared by several dns-failover instances (the one
+        /// downtime-monitor's `store` uses): each records its view, a switch needs `quorum`
+        #[arg(long, value_name = "URL")]
+        pub store: Option<String>,
+        /// The store's password from this env var [default: PGPASSWORD]
+        #[arg(long, value_name = "VAR")]
+        pub store_password_env: Option<String>,
+        /// The store's password from this file (chmod 600)
+        #[arg(long, value_name = "FILE")]
+        pub store_password_file: Option<PathBuf>,
+        /// A CA to trust for the store's TLS certificate (besides the system's)
+        #[arg(long, value_name = "FILE")]
+        pub store_cacert: Option<PathBuf>,
+        /// Vantages that must see the primary down (or back) within the last
+        /// interval × failure-threshold before a switch (needs `store`)
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        pub quorum: usize,
         /// The Cloudflare API: file only
         #[arg(skip)]
         pub cloudflare: CloudflareSpec,

@@ -18,6 +18,7 @@ pub mod record;
 pub mod report;
 pub mod round;
 pub mod setup;
+pub mod vantage;
 
 /// The tool's name: its config section and env var prefix.
 pub const TOOL: &str = "dns-failover";

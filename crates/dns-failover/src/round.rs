@@ -16,6 +16,7 @@ use crate::health::{self, Probe};
 use crate::memory::{now_ms, now_rfc3339, Known, Memory, RecordMemory, SwitchNote};
 use crate::provider::Providers;
 use crate::record::{Record, Side};
+use crate::vantage::SharedViews;
 use crate::TOOL;
 
 /// What the health checks said this round.
@@ -165,21 +166,23 @@ pub async fn probe(record: &Record, timeout: Duration) -> Health {
     Health { primary, backup }
 }
 
+/// What a round acts through.
+pub struct World<'a> {
+    pub control: &'a [Probe],
+    pub providers: &'a Providers,
+    pub notifiers: &'a Notifiers,
+    /// Several vantages sharing their views (`store`), if configured.
+    pub views: Option<&'a SharedViews>,
+}
+
 /// One round over all records.
-pub async fn run(
-    records: &[Record],
-    control: &[Probe],
-    providers: &Providers,
-    memory: &mut Memory,
-    notifiers: &Notifiers,
-    opts: RoundOptions,
-) -> Vec<Outcome> {
-    let (world, _) = health::reaches_the_world(control, opts.timeout).await;
+pub async fn run(records: &[Record], world: &World<'_>, memory: &mut Memory, opts: RoundOptions) -> Vec<Outcome> {
+    let (reached, _) = health::reaches_the_world(world.control, opts.timeout).await;
     let healths = futures_util::future::join_all(records.iter().map(|r| probe(r, opts.timeout))).await;
     let mut out = Vec::new();
     for (record, health) in records.iter().zip(healths) {
         let mem = memory.records.entry(key(record)).or_default();
-        let outcome = evaluate(record, health, !world, mem, providers, notifiers, opts).await;
+        let outcome = evaluate(record, health, !reached, mem, world, opts).await;
         out.push(outcome);
     }
     out
@@ -190,10 +193,10 @@ async fn evaluate(
     health: Health,
     isolated: bool,
     mem: &mut RecordMemory,
-    providers: &Providers,
-    notifiers: &Notifiers,
+    world: &World<'_>,
     opts: RoundOptions,
 ) -> Outcome {
+    let (providers, notifiers) = (world.providers, world.notifiers);
     if isolated != mem.isolated {
         mem.isolated = isolated;
         if isolated {
@@ -220,10 +223,32 @@ async fn evaluate(
     };
     outcome.side = record.side_of(&values);
     outcome.values = values;
-    outcome.decision = decide(record, outcome.side, &mem.streak, &outcome.health, isolated, opts.force);
+    // With several vantages, the streak that counts is the one a quorum agrees on.
+    let streak = match world.views {
+        None => mem.streak,
+        Some(views) => match views.agree(&key(record), &mem.streak, isolated).await {
+            Ok(agreed) => agreed,
+            Err(e) => {
+                outcome.error = Some(format!("shared views: {e:#}"));
+                return outcome;
+            }
+        },
+    };
+    outcome.decision = decide(record, outcome.side, &streak, &outcome.health, isolated, opts.force);
     match outcome.decision.clone() {
         Decision::Switch { to, why } => {
-            switch(record, to, &why, mem, providers, notifiers, opts.dry_run, &mut outcome).await;
+            let locked = match world.views {
+                None => true,
+                Some(views) => views.try_lock(&key(record)).await.unwrap_or(false),
+            };
+            if locked {
+                switch(record, to, &why, mem, providers, notifiers, opts.dry_run, &mut outcome).await;
+                if let Some(views) = world.views {
+                    views.unlock(&key(record)).await;
+                }
+            } else {
+                outcome.decision = Decision::Stay { note: Some("another vantage is switching this record".into()) };
+            }
         }
         Decision::Refuse { why } => {
             let event = Event::new(TOOL, EventKind::Failure, &record.name, why);

@@ -313,3 +313,50 @@ fn a_bad_record_is_a_usage_error_naming_the_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("standby.toml:3:") && err.contains("not an IPv4 address"), "{err}");
 }
+
+#[test]
+fn two_vantages_with_a_quorum_of_two_switch_once_and_never_alone() {
+    let pg = standby_e2e::start_primary().unwrap();
+    let cf = FakeCloudflare::start().unwrap();
+    let zone = cf.add_zone("example.com");
+    cf.add_record(&zone, "app.example.com", "A", PRIMARY, 120, false);
+    let primary = AppBackend::start("primary").unwrap();
+    let backup = AppBackend::start("backup").unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let vantage = |name: &str, control: &str| {
+        let body = cloudflare_config(&cf, &primary, &backup)
+            .replace("primary = [\"192.0.2.10\", \"192.0.2.11\"]", &format!("primary = [\"{PRIMARY}\"]"))
+            .replace(
+                "failure-threshold = 1",
+                &format!(
+                    "failure-threshold = 2\ninterval = \"60s\"\nquorum = 2\nvantage = \"{name}\"\nstore = \"{}\"\n{control}",
+                    pg.conninfo()
+                ),
+            );
+        Env::new(&body, ("TEST_CF_TOKEN", &cf.token))
+    };
+    let office = vantage("office", &format!("control = [\"tcp://127.0.0.1:{dead_port}\"]"));
+    let vps = vantage("vps", "");
+    let writes = || cf.requests().iter().filter(|(method, _)| method != "GET").count();
+
+    primary.set_healthy(false);
+    // The office monitor is isolated: its failures do not count; the VPS alone is no quorum.
+    for _ in 0..3 {
+        assert!(!office.expect(&["check"], 0).contains("SWITCHED"));
+        assert!(!vps.expect(&["check"], 0).contains("SWITCHED"));
+    }
+    assert_eq!(writes(), 0);
+    assert_eq!(a_records(&cf, &zone), vec![(PRIMARY.to_string(), 120, false)]);
+
+    // The office's link comes back: both see the primary down, one of them switches, once.
+    let office = vantage("office", "");
+    let first = office.expect(&["check"], 0);
+    let second = vps.expect(&["check"], 0);
+    let third = office.expect(&["check"], 0);
+    let switched = [&first, &second, &third].iter().filter(|o| o.contains("SWITCHED")).count();
+    assert_eq!(switched, 1, "{first}\n{second}\n{third}");
+    assert_eq!(writes(), 1, "one API write: {:?}", cf.requests());
+    assert_eq!(a_records(&cf, &zone), vec![(BACKUP.to_string(), 120, false)]);
+}

@@ -7,8 +7,9 @@ use standby_common::exit::Code;
 
 use crate::memory::Memory;
 use crate::report::RoundReport;
-use crate::round::{self, RoundOptions};
+use crate::round::{self, RoundOptions, World};
 use crate::setup::Setup;
+use crate::vantage::SharedViews;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,14 +36,16 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
         force: args.force,
         reread_after: Duration::ZERO,
     };
-    let outcomes = standby_common::runtime()?.block_on(round::run(
-        &records,
-        &setup.control,
-        &providers,
-        &mut memory,
-        &setup.ctx.notifiers,
-        opts,
-    ));
+    let outcomes = standby_common::runtime()?.block_on(async {
+        let views = SharedViews::connect(&setup.config).await?;
+        let world = World {
+            control: &setup.control,
+            providers: &providers,
+            notifiers: &setup.ctx.notifiers,
+            views: views.as_ref(),
+        };
+        anyhow::Ok(round::run(&records, &world, &mut memory, opts).await)
+    })?;
     memory.save(&state)?;
     super::log_calls(&state, &providers);
     let report = RoundReport::new(outcomes, providers.calls());

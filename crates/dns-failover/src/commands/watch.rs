@@ -15,8 +15,9 @@ use standby_common::exit::Code;
 use crate::memory::{CallLog, Memory};
 use crate::record::Side;
 use crate::report::RoundReport;
-use crate::round::{self, RoundOptions};
+use crate::round::{self, RoundOptions, World};
 use crate::setup::Setup;
+use crate::vantage::SharedViews;
 
 /// How long values read from the provider are trusted between switches.
 pub const REREAD_EVERY: Duration = Duration::from_secs(60);
@@ -56,6 +57,13 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
             let render = move || metrics.lock().map(|m| m.clone()).unwrap_or_default();
             tokio::spawn(daemon::serve_metrics(listener, Arc::new(render)));
         }
+        let views = SharedViews::connect(&setup.config).await?;
+        let world = World {
+            control: &setup.control,
+            providers: &providers,
+            notifiers: &setup.ctx.notifiers,
+            views: views.as_ref(),
+        };
         let stop = daemon::shutdown(args.stop_after.map(HumanDuration::get));
         tokio::pin!(stop);
         let mut tick = tokio::time::interval(interval);
@@ -66,8 +74,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
                 _ = &mut stop => break,
                 _ = tick.tick() => {}
             }
-            let outcomes =
-                round::run(&records, &setup.control, &providers, &mut memory, &setup.ctx.notifiers, opts).await;
+            let outcomes = round::run(&records, &world, &mut memory, opts).await;
             if let Err(e) = memory.save(&state) {
                 tracing::error!("{e:#}");
             }
