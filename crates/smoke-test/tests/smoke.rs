@@ -546,3 +546,28 @@ fn credentials_in_urls_do_not_reach_reports() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("hunter2") && text.contains("user:***@"), "{text}");
 }
+
+/// blue-green-deploy runs suites in-process with the options of a `[smoke-test]` section,
+/// from inside its own tokio runtime.
+#[test]
+fn a_section_runs_in_process_also_from_inside_a_runtime() {
+    let app = AppBackend::start("green").unwrap();
+    let file = ConfigFile::from_str(
+        "standby.toml",
+        format!("[smoke-test]\nbase-url = \"{}\"\njobs = 2\ntimeout = \"3s\"\n", app.url("")),
+    );
+    let config: smoke_test::config::Config = file.section_or_default("smoke-test").unwrap();
+    let opts = RunOptions::from_config(&config).unwrap();
+    assert_eq!((opts.jobs, opts.timeout), (2, Duration::from_secs(3)));
+    let s =
+        suite("[[check]]\nname = \"health\"\npath = \"/health\"\nexpect = { status = 200, body-contains = \"ok\" }\n");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let report = runtime.block_on(async { run_blocking(std::slice::from_ref(&s), &opts) }).unwrap();
+    assert!(report.ok, "{report}");
+    assert_eq!(app.hits(), 1);
+
+    let bad = ConfigFile::from_str("standby.toml", "[smoke-test]\njobs = 0\n");
+    let config: smoke_test::config::Config = bad.section_or_default("smoke-test").unwrap();
+    let err = RunOptions::from_config(&config).unwrap_err();
+    assert_eq!(code_of(&err), Code::Usage);
+}

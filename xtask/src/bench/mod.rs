@@ -2,6 +2,7 @@
 //! pick instead, in the same run, and every figure becomes one row of
 //! `target/bench/report.json` (a JSON array, rewritten each run) and of the printed table.
 
+mod failover;
 mod help;
 mod monitor;
 mod smoke;
@@ -60,7 +61,8 @@ impl Row {
 
 type Bench = fn() -> anyhow::Result<Vec<Row>>;
 
-const BENCHES: &[(&str, Bench)] = &[("help", help::run), ("smoke", smoke::run), ("monitor", monitor::run)];
+const BENCHES: &[(&str, Bench)] =
+    &[("help", help::run), ("smoke", smoke::run), ("monitor", monitor::run), ("failover", failover::run)];
 
 pub fn bench(names: &[String]) -> anyhow::Result<()> {
     for n in names {
