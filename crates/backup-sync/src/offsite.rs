@@ -47,7 +47,7 @@ pub fn parse_stats(stderr: &str) -> Option<(u64, u64, f64)> {
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v.get("stats").cloned())
-        .last()
+        .next_back()
         .map(|s| {
             (
                 s["transfers"].as_u64().unwrap_or(0),

@@ -4,7 +4,6 @@
 //! the commands only call them. rustic's errors become anyhow errors with their whole text.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use rustic_backend::BackendOptions;
@@ -219,7 +218,7 @@ pub fn restore(
     let dest = ok(LocalDestination::new(&dest_text, true, false), "restore target")?;
     let opts = RestoreOptions::default();
     let plan = ok(repo.prepare_restore(&opts, ok(repo.ls(&node, &ls), "ls")?, &dest, false), "restore plan")?;
-    let stats = plan.stats.clone();
+    let stats = plan.stats;
     ok(repo.restore(plan, &opts, ok(repo.ls(&node, &ls), "ls")?, &dest), "restore")?;
     Ok(stats)
 }
@@ -244,6 +243,3 @@ pub fn size_on_disk(path: &Path) -> u64 {
     }
     walk(path)
 }
-
-/// A shared handle type for sources handed to rustic's archiver.
-pub type Shared<T> = Arc<std::sync::Mutex<T>>;

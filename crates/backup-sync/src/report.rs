@@ -32,7 +32,16 @@ impl RunReport {
     /// Run `f` as phase `name`, record its outcome and return its value if it succeeded.
     pub fn phase<T: Serialize>(&mut self, name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> Option<T> {
         let start = Instant::now();
-        let res = f();
+        // rustic_core 0.13 can panic ("index still in use") when its index threads are slow
+        // to stop on a loaded machine: a panic fails this phase, not the whole run.
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(anyhow::anyhow!("internal error in the repository library: {text}"))
+        });
         let seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         match res {
             Ok(value) => {

@@ -93,7 +93,7 @@ pub fn run(setup: &Setup) -> anyhow::Result<Code> {
             }
         };
         match newest {
-            Some(a) if a > rpo => problem = problem.or(Some(format!("newest snapshot there is older than rpo"))),
+            Some(a) if a > rpo => problem = problem.or(Some("newest snapshot there is older than rpo".to_string())),
             None => problem = problem.or(Some("no snapshot there".to_string())),
             _ => {}
         }
