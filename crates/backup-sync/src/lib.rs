@@ -1,8 +1,14 @@
-//! backup-sync: encrypted, deduplicated backups with database dumps, retention, offsite copy and test restores.
-//!
-//! Planned: `run` (dumps, rustic_core backup, retention, rclone copy), `verify`, `status`.
-//! Today the binary reads and validates its section of the standby config
-//! (`--check-config`); the commands land with the tool's own issue.
+//! backup-sync: encrypted, deduplicated backups in restic's repository format (through
+//! rustic_core) with database dumps streamed into the repository, retention, verified rclone
+//! offsite copies and test restores. Stock restic reads the repository: it is the emergency
+//! path. One cron line: `backup-sync run -q && backup-sync verify -q`.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod dump;
+pub mod hooks;
+pub mod offsite;
+pub mod repo;
+pub mod report;
+pub mod setup;

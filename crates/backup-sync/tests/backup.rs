@@ -1,0 +1,240 @@
+//! backup-sync against real programs: a repository in a temp dir written through rustic_core
+//! and read by stock restic 0.14 (`restic check`, `restic restore`), rclone with `:local:`
+//! remotes (one that works, one that cannot), and a PostgreSQL server from the harness dumped
+//! with pg_dump and listed with pg_restore.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("pw"), "correct horse\n").expect("pw");
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("sub/empty")).expect("src");
+        std::fs::write(src.join("a.txt"), "hello\n").expect("a");
+        std::fs::write(src.join("skip.tmp"), "excluded\n").expect("tmp");
+        std::fs::write(src.join("sub/big.bin"), (0..2_000_000u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>())
+            .expect("big");
+        std::os::unix::fs::symlink("a.txt", src.join("link")).expect("link");
+        std::os::unix::fs::symlink("missing", src.join("dangling")).expect("dangling");
+        Fixture { dir }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// Write the config: the base section plus `extra` TOML.
+    fn config(&self, extra: &str) -> PathBuf {
+        let d = self.dir.path().display();
+        let text = format!(
+            "[backup-sync]\nrepository = \"{d}/repo\"\npassword-file = \"{d}/pw\"\nsources = [\"{d}/src\"]\nexclude = [\"*.tmp\"]\n{extra}"
+        );
+        let path = self.path("standby.toml");
+        std::fs::write(&path, text).expect("config");
+        path
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        let out = Command::new(env!("CARGO_BIN_EXE_backup-sync"))
+            .arg("--config")
+            .arg(self.path("standby.toml"))
+            .arg("--state-dir")
+            .arg(self.path("state"))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("runs");
+        let o = Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        eprintln!("backup-sync {args:?} -> {}\n{}\n{}", o.code, o.stdout, o.stderr);
+        o
+    }
+
+    fn restic(&self, args: &[&str]) -> Out {
+        let out = Command::new("restic")
+            .arg("-r")
+            .arg(self.path("repo"))
+            .args(args)
+            .env("RESTIC_PASSWORD_FILE", self.path("pw"))
+            .env("RESTIC_CACHE_DIR", self.path("restic-cache"))
+            .output()
+            .expect("restic runs");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn restic_check_clean(&self) {
+        let out = self.restic(&["check"]);
+        assert_eq!(out.code, 0, "restic check: {}{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("no errors were found"), "{}", out.stdout);
+    }
+}
+
+fn same_tree(a: &Path, b: &Path) {
+    for entry in std::fs::read_dir(a).expect("read dir") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if name.to_string_lossy().ends_with(".tmp") {
+            assert!(!b.join(&name).exists(), "{name:?} was excluded");
+            continue;
+        }
+        let (pa, pb) = (entry.path(), b.join(&name));
+        let ma = std::fs::symlink_metadata(&pa).expect("meta a");
+        let mb = std::fs::symlink_metadata(&pb).unwrap_or_else(|e| panic!("{} not restored: {e}", pb.display()));
+        assert_eq!(ma.file_type(), mb.file_type(), "{}", pa.display());
+        if ma.file_type().is_symlink() {
+            assert_eq!(std::fs::read_link(&pa).ok(), std::fs::read_link(&pb).ok());
+        } else if ma.is_dir() {
+            same_tree(&pa, &pb);
+        } else {
+            assert_eq!(std::fs::read(&pa).ok(), std::fs::read(&pb).ok(), "{}", pa.display());
+        }
+    }
+}
+
+#[test]
+fn run_writes_a_repository_that_restic_checks_and_restores() {
+    let f = Fixture::new();
+    let off = f.path("offsite");
+    f.config(&format!(
+        "[backup-sync.keep]\nlast = 2\n[[backup-sync.offsite]]\nremote = \":local:{}\"\n",
+        off.display()
+    ));
+    assert_eq!(f.run(&["status"]).code, 2, "no repository yet: run init first");
+    assert_eq!(f.run(&["init"]).code, 0);
+    assert_eq!(f.run(&["init"]).code, 2, "a second init changes nothing");
+    assert_eq!(f.run(&["status"]).code, 1, "no snapshot yet is stale");
+    for _ in 0..3 {
+        let out = f.run(&["--json", "run"]);
+        assert_eq!(out.code, 0);
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+        assert_eq!(doc["ok"], true);
+        let names: Vec<&str> =
+            doc["phases"].as_array().expect("phases").iter().filter_map(|p| p["phase"].as_str()).collect();
+        for phase in ["run-before", "backup", "forget+prune", "check", "run-after", "run-finally"] {
+            assert!(names.contains(&phase), "{phase} in {names:?}");
+        }
+        assert!(names.iter().any(|n| n.starts_with("offsite ")), "{names:?}");
+    }
+    f.restic_check_clean();
+    let snaps = f.restic(&["snapshots", "--json"]);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&snaps.stdout).expect("restic json");
+    assert_eq!(list.len(), 2, "keep last = 2 forgot the oldest");
+
+    let target = f.path("restic-restore");
+    let out = f.restic(&["restore", "latest", "--target", target.to_str().expect("utf8")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    same_tree(&f.path("src"), &target.join(f.path("src").strip_prefix("/").expect("abs")));
+
+    let ours = f.path("our-restore");
+    assert_eq!(f.run(&["restore", "--target", ours.to_str().expect("utf8")]).code, 0);
+    same_tree(&f.path("src"), &ours.join(f.path("src").strip_prefix("/").expect("abs")));
+
+    assert_eq!(f.run(&["verify"]).code, 0);
+    assert_eq!(f.run(&["check", "--read-data"]).code, 0);
+    let status = f.run(&["--json", "status"]);
+    assert_eq!(status.code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&status.stdout).expect("json");
+    assert!(doc["offsite"][0]["newest_snapshot_age_s"].is_u64(), "asked of the copy: {doc}");
+    // The offsite copy is itself a repository restic reads.
+    let copy = Command::new("restic")
+        .args(["-r", off.to_str().expect("utf8"), "check"])
+        .env("RESTIC_PASSWORD_FILE", f.path("pw"))
+        .env("RESTIC_CACHE_DIR", f.path("restic-cache"))
+        .output()
+        .expect("restic");
+    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+}
+
+#[test]
+fn a_failing_dump_and_a_broken_remote_fail_the_run_and_leave_the_repository_valid() {
+    let f = Fixture::new();
+    let blocker = f.path("not-a-dir");
+    std::fs::write(&blocker, "a file where the remote's directory should be").expect("blocker");
+    f.config(&format!(
+        "run-failed = [\"touch {d}/failed-hook\"]\nrun-finally = [\"touch {d}/finally-hook\"]\n\
+         [[backup-sync.dump]]\nkind = \"command\"\nname = \"broken.sql\"\ncommand = \"echo partial; echo boom >&2; exit 3\"\n\
+         [[backup-sync.offsite]]\nremote = \":local:{b}/sub\"\n",
+        d = f.dir.path().display(),
+        b = blocker.display()
+    ));
+    assert_eq!(f.run(&["init"]).code, 0);
+    let out = f.run(&["run"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("FAIL dump broken.sql"), "{}", out.stdout);
+    assert!(out.stdout.contains("boom"), "the dump's stderr is shown: {}", out.stdout);
+    assert!(out.stdout.contains("FAIL offsite"), "{}", out.stdout);
+    assert!(out.stdout.contains("ok   backup"), "the files are still backed up: {}", out.stdout);
+    assert!(f.path("failed-hook").exists() && f.path("finally-hook").exists());
+    f.restic_check_clean();
+    let status = f.run(&["status"]);
+    assert_eq!(status.code, 1, "a failed offsite copy is reported");
+    assert!(status.stdout.contains("FAILED"), "{}", status.stdout);
+
+    // Fixed: the next run succeeds without any unlocking.
+    std::fs::remove_file(&blocker).expect("rm");
+    f.config(&format!("[[backup-sync.offsite]]\nremote = \":local:{}/sub\"\n", blocker.display()));
+    assert_eq!(f.run(&["run"]).code, 0);
+    assert_eq!(f.run(&["status"]).code, 0);
+    f.restic_check_clean();
+}
+
+#[test]
+fn bad_input_exits_with_clear_codes() {
+    let f = Fixture::new();
+    f.config("");
+    assert_eq!(f.run(&["init"]).code, 0);
+    std::fs::write(f.path("pw"), "wrong\n").expect("pw");
+    let out = f.run(&["snapshots"]);
+    assert_eq!(out.code, 1, "a wrong password");
+    assert!(out.stderr.contains("password"), "{}", out.stderr);
+    std::fs::write(f.path("pw"), "correct horse\n").expect("pw");
+    let missing = f.path("no-such-source");
+    f.config("");
+    let out = f.run(&["--sources", missing.to_str().expect("utf8"), "run"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("no-such-source"), "names the missing source: {}", out.stdout);
+    f.restic_check_clean();
+    f.config("[[backup-sync.dump]]\nkind = \"command\"\ncommand = \"true\"\n");
+    let out = f.run(&["run"]);
+    assert_eq!(out.code, 2, "a dump without name is a config error");
+    assert!(out.stderr.contains("standby.toml:"), "{}", out.stderr);
+}
+
+#[test]
+fn a_postgres_dump_is_streamed_verified_and_restorable() {
+    let pg = standby_e2e::postgres::start_primary().expect("postgres");
+    pg.psql("create database app").expect("createdb");
+    let f = Fixture::new();
+    f.config(&format!(
+        "[[backup-sync.dump]]\nkind = \"postgres\"\nconninfo = \"{}\"\ndatabase = \"app\"\n",
+        pg.conninfo()
+    ));
+    assert_eq!(f.run(&["init"]).code, 0);
+    let out = f.run(&["run"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("ok   dump app.pgdump"), "{}", out.stdout);
+    let out = f.run(&["--json", "verify"]);
+    assert_eq!(out.code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(doc["dumps_listed"], 1, "pg_restore --list read the dump: {doc}");
+    f.restic_check_clean();
+}
