@@ -11,6 +11,7 @@
 //! | [`exec`] | running external programs with a timeout |
 //! | [`notify`] | alerts to webhooks, Slack, ntfy, healthchecks pings or a command |
 //! | [`retry`] | bounded retries with exponential backoff and jitter |
+//! | [`switching`] | the host-wide switching lock: promote/failover hold it, deploy/prune refuse while held |
 //! | [`threshold`] | N consecutive failures to switch to DOWN, M successes to switch back, persisted per key |
 //! | [`duration`] | human durations (`500ms`, `30s`, `2h`) in config and flags |
 
@@ -25,6 +26,7 @@ pub mod probe;
 pub mod retry;
 pub mod secret;
 pub mod state;
+pub mod switching;
 pub mod threshold;
 
 pub use exit::{Code, CodedResult};
