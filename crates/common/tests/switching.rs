@@ -2,6 +2,8 @@
 //! the lock and waits for its stdin to close): checkers get exit 3 naming it, and the lock is
 //! free again once the holder is killed — no stale lock.
 
+#![allow(clippy::unwrap_used)] // test helpers may panic: a panic is a failed test
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 
