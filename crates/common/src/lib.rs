@@ -15,6 +15,7 @@
 //! | [`notify`] | alerts to webhooks, Slack, ntfy, healthchecks pings or a command |
 //! | [`retry`] | bounded retries with exponential backoff and jitter |
 //! | [`settings`] | one declaration per config section: flag, env var and key, merged one way |
+//! | [`switching`] | the host-wide switching lock: promote/failover hold it, deploy/prune refuse while held |
 //! | [`threshold`] | N consecutive failures to switch to DOWN, M successes to switch back, persisted per key |
 //! | [`duration`] | human durations (`500ms`, `30s`, `2h`) in config and flags |
 //! | [`markup`] | escaping text for the HTML and XML reports |
@@ -35,6 +36,7 @@ pub mod retry;
 pub mod secret;
 pub mod settings;
 pub mod state;
+pub mod switching;
 pub mod threshold;
 
 pub use exit::{Code, CodedResult};

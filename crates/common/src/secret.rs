@@ -42,32 +42,108 @@ impl serde::Serialize for Secret {
     }
 }
 
-/// A URL or libpq conninfo with its password replaced by `***`, for printing:
-/// `postgres://mon:hunter2@db/x` → `postgres://mon:***@db/x`, `password=x` → `password=***`,
-/// and `?token=`/`?password=`-style query values.
+/// Query (and fragment) parameters whose values [`redact`] hides, compared case-insensitively.
+pub const SENSITIVE_QUERY_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pass",
+    "pwd",
+    "token",
+    "access_token",
+    "api_key",
+    "apikey",
+    "key",
+    "secret",
+    "client_secret",
+    "signature",
+    "sig",
+    "auth",
+];
+
+/// A text with its secrets replaced by `***`, for printing. Every URL in it (an error from
+/// reqwest holds one: `error sending request for url (http://u:p@h/x?api_key=abc)`) loses the
+/// password of its userinfo (`u:***@`) and the values of the [`SENSITIVE_QUERY_KEYS`] in its
+/// query and fragment; outside URLs, libpq-style `password=x` words become `password=***`.
+/// Nothing else is changed (no re-encoding of the URL).
 pub fn redact(text: &str) -> String {
-    if let Ok(mut url) = url::Url::parse(text) {
-        if url.has_host() {
-            let mut changed = false;
-            if url.password().is_some() {
-                let _ = url.set_password(Some("***"));
-                changed = true;
-            }
-            let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-            if pairs.iter().any(|(k, _)| sensitive(k)) {
-                let mut q = url.query_pairs_mut();
-                q.clear();
-                for (k, v) in &pairs {
-                    q.append_pair(k, if sensitive(k) { "***" } else { v });
-                }
-                changed = true;
-            }
-            if changed {
-                return url.to_string();
-            }
-        }
-        return text.to_string();
+    static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"[A-Za-z][A-Za-z0-9+.\-]*://[^\s"'<>()`]+"#).expect("valid regex")
+    });
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for m in URL.find_iter(text) {
+        // Sentence punctuation after a URL is not part of it.
+        let url = m.as_str().trim_end_matches(['.', ',', ';', ':', '!', '?']);
+        out.push_str(&redact_words(&text[last..m.start()]));
+        out.push_str(&redact_url(url));
+        last = m.start() + url.len();
     }
+    out.push_str(&redact_words(&text[last..]));
+    out
+}
+
+/// One URL: the password in the userinfo, sensitive query and fragment values.
+fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let mut out = String::from(&url[..scheme_end]);
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.split_once(':') {
+                Some((user, _password)) => out.push_str(&format!("{user}:***")),
+                None => out.push_str(userinfo),
+            }
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
+    }
+    let tail = &rest[authority_end..];
+    let (before_fragment, fragment) = match tail.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (tail, None),
+    };
+    match before_fragment.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            out.push_str(&redact_pairs(query));
+        }
+        None => out.push_str(before_fragment),
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(&redact_pairs(fragment));
+    }
+    out
+}
+
+/// `a=1&token=x` → `a=1&token=***`.
+fn redact_pairs(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if sensitive_query_key(k) => format!("{k}=***"),
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn sensitive_query_key(key: &str) -> bool {
+    let decoded: String = url::form_urlencoded::parse(format!("{key}=").as_bytes())
+        .next()
+        .map(|(k, _)| k.into_owned())
+        .unwrap_or_else(|| key.to_string());
+    SENSITIVE_QUERY_KEYS.iter().any(|s| decoded.eq_ignore_ascii_case(s))
+}
+
+/// Outside URLs: `password=x` (libpq conninfo, env dumps) → `password=***`.
+fn redact_words(text: &str) -> String {
     text.split(' ')
         .map(|word| match word.split_once('=') {
             Some((k, _)) if sensitive(k) => format!("{k}=***"),
@@ -166,6 +242,37 @@ mod tests {
         assert_eq!(redact("https://h.example/p?token=abc&x=1"), "https://h.example/p?token=***&x=1");
         assert_eq!(redact("https://h.example/health"), "https://h.example/health");
         assert_eq!(redact("plain text"), "plain text");
+    }
+
+    #[test]
+    fn urls_inside_error_messages_are_redacted() {
+        assert_eq!(
+            redact("error sending request for url (http://u:p@127.0.0.1:1/x?api_key=abc): client error (Connect)"),
+            "error sending request for url (http://u:***@127.0.0.1:1/x?api_key=***): client error (Connect)"
+        );
+        assert_eq!(
+            redact("error sending request for url (https://admin:s3cr%40t@[::1]:8443/health?a=1&TOKEN=t0k&Sig=zz#access_token=xyz): \
+                    tcp connect error: Connection refused (os error 111)"),
+            "error sending request for url (https://admin:***@[::1]:8443/health?a=1&TOKEN=***&Sig=***#access_token=***): \
+                    tcp connect error: Connection refused (os error 111)"
+        );
+        // Every documented key, any case; other keys and the rest of the text untouched.
+        for key in SENSITIVE_QUERY_KEYS {
+            let upper = key.to_uppercase();
+            assert_eq!(
+                redact(&format!("GET http://h:8080/p?{upper}=hunter2&page=2 failed.")),
+                format!("GET http://h:8080/p?{upper}=***&page=2 failed."),
+            );
+        }
+        assert_eq!(redact("see http://h/p?keyword=x&monkey=y, then"), "see http://h/p?keyword=x&monkey=y, then");
+        // Several URLs, a redirect chain, an encoded key name.
+        assert_eq!(
+            redact("redirect from https://a/x?sig=1 to https://u:pw@b/y?api%5Fkey=2 refused"),
+            "redirect from https://a/x?sig=*** to https://u:***@b/y?api%5Fkey=*** refused"
+        );
+        assert_eq!(redact("timed out: postgres://mon:hunter2@db:5432/x"), "timed out: postgres://mon:***@db:5432/x");
+        assert_eq!(redact("user-only http://deploy@h/ stays"), "user-only http://deploy@h/ stays");
+        assert_eq!(redact("no scheme u:p@host"), "no scheme u:p@host");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! memory, the timeout, a missing program, a failure with the tail of stderr. Its own test
 //! binary (own process), so the peak-RSS figure is not disturbed by other tests.
 
+#![allow(clippy::unwrap_used)] // test helpers may panic: a panic is a failed test
+
 use std::io::Read;
 use std::time::Duration;
 

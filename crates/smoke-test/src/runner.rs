@@ -248,11 +248,12 @@ impl Job {
     ) -> (CheckResult, Outcome) {
         match answer {
             Err(e) => {
+                // No answer: the error names the URL, with any password or token in it.
                 let r = self.result_without_answer(
-                    request.url.clone(),
+                    standby_common::secret::redact(&request.url),
                     attempts,
                     Some(e.failure),
-                    vec![e.message],
+                    vec![standby_common::secret::redact(&e.message)],
                     e.latency,
                 );
                 (r, Outcome::default())

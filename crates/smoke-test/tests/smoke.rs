@@ -571,3 +571,41 @@ fn a_section_runs_in_process_also_from_inside_a_runtime() {
     let err = RunOptions::from_config(&config).unwrap_err();
     assert_eq!(code_of(&err), Code::Usage);
 }
+
+#[test]
+fn secrets_in_the_url_of_a_refused_request_reach_no_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = standby_e2e::ports::free_port();
+    let suite = write(
+        dir.path(),
+        "s.toml",
+        "[[check]]\nname = \"health\"\npath = \"/health?api_key=key-s3cr3t&page=1\"\n\n\
+         [[check]]\nname = \"direct\"\nurl = \"http://ops:pw-hunter2@127.0.0.1:{{port}}/x?Token=tok-s3cr3t\"\n",
+    );
+    let base = format!("http://deploy:pw-hunter2@127.0.0.1:{port}");
+    let junit = dir.path().join("junit.xml");
+    let port_var = format!("port={port}");
+    let run = |extra: &[&str]| {
+        let mut args = vec![suite.to_str().unwrap(), "--base-url", &base, "--var", &port_var];
+        args.extend_from_slice(extra);
+        let out = smoke_bin().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(4), "refused: exit 4 {}", String::from_utf8_lossy(&out.stderr));
+        format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+    let outputs = [
+        ("human", run(&[])),
+        ("human -v", run(&["-v"])),
+        ("json", run(&["--json"])),
+        ("tap", run(&["--format", "tap"])),
+        ("junit", {
+            run(&["--format", "junit", "-o", junit.to_str().unwrap()]);
+            std::fs::read_to_string(&junit).unwrap()
+        }),
+    ];
+    for (format, text) in &outputs {
+        for secret in ["pw-hunter2", "key-s3cr3t", "tok-s3cr3t"] {
+            assert!(!text.contains(secret), "{format} output shows {secret}:\n{text}");
+        }
+        assert!(text.contains("deploy:***@") && text.contains("api_key=***"), "{format} still names the URL:\n{text}");
+    }
+}

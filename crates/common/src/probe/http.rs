@@ -184,7 +184,8 @@ pub async fn fetch(
 
 /// Sort a reqwest error into a [`Failure`] with its whole message chain.
 fn classify(e: &reqwest::Error) -> (Failure, String) {
-    let text = error_chain(e);
+    // reqwest's message holds the URL, with its password and tokens: never print those.
+    let text = crate::secret::redact(&error_chain(e));
     // Look for TLS words in the causes only: reqwest's own message holds the URL.
     let causes = std::error::Error::source(e).map(error_chain).unwrap_or_default().to_lowercase();
     let failure = if e.is_timeout() {
