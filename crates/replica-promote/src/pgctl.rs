@@ -143,6 +143,38 @@ impl PgCtl {
         ))
     }
 
+    /// `Database cluster state` from `pg_controldata` ("shut down", "in production", ...).
+    pub fn cluster_state(&self) -> anyhow::Result<String> {
+        let done = self.cmd("pg_controldata")?.arg("-D").arg(self.pgdata()).run_ok()?;
+        Ok(done
+            .stdout_text()
+            .lines()
+            .find_map(|l| l.strip_prefix("Database cluster state:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default())
+    }
+
+    /// Crash recovery of a node that was not shut down cleanly (pg_rewind needs a clean
+    /// shutdown): a single-user run that replays its WAL and stops. Unlike pg_rewind's own
+    /// run it keeps every WAL segment (`wal_keep_size`): its end-of-recovery checkpoint would
+    /// otherwise recycle the segment holding the last checkpoint common with the new
+    /// primary, which pg_rewind then needs.
+    pub fn crash_recover(&self) -> anyhow::Result<()> {
+        let done = self
+            .cmd("postgres")?
+            .args(["--single", "-F", "-c", "wal_keep_size=1000000GB", "-c", "archive_mode=off", "-D"])
+            .arg(self.pgdata())
+            .arg("template1")
+            .run()?;
+        if !done.success() {
+            return Err(exit::error(
+                Code::Failed,
+                format!("crash recovery of {} failed: {}", self.data_dir.display(), tail(&done)),
+            ));
+        }
+        Ok(())
+    }
+
     /// `pg_rewind --target-pgdata <data-dir> --source-server <conninfo>`, keeping the node's
     /// own config files. The password goes through `PGPASSWORD`.
     pub fn rewind(&self, source_conninfo: &str, password: Option<&Secret>) -> anyhow::Result<Finished> {
@@ -157,7 +189,8 @@ impl PgCtl {
             .arg(self.pgdata())
             .arg("--source-server")
             .arg(source_conninfo)
-            .arg("--progress");
+            .arg("--progress")
+            .arg("--no-ensure-shutdown");
         if let Some(p) = password {
             cmd = cmd.env("PGPASSWORD", p.expose());
         }
