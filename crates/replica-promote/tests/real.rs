@@ -248,3 +248,30 @@ fn rewrite(config: &Path, extra: &str) -> PathBuf {
     std::fs::write(config, text).expect("write config");
     config.to_path_buf()
 }
+
+#[test]
+fn switchover_and_back_loses_nothing() {
+    let (primary, standby) = start_primary_with_standby().expect("pair");
+    primary.psql("create table kept (id int primary key)").expect("create");
+    primary.psql("insert into kept select generate_series(1, 1000)").expect("insert");
+
+    let on_a = Site::new(&primary, &standby, "");
+    let out = on_a.run(&["switchover", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(json(&out)["done"], true);
+    assert!(!standby.is_in_recovery().expect("asks") && primary.is_in_recovery().expect("asks"));
+    assert_eq!(standby.psql("select count(*) from kept").expect("count"), "1000");
+    standby.psql("insert into kept select generate_series(1001, 2000)").expect("write on the new primary");
+
+    let on_b = Site::new(&standby, &primary, "");
+    let out = on_b.run(&["switchover"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!primary.is_in_recovery().expect("asks") && standby.is_in_recovery().expect("asks"));
+    assert_eq!(primary.psql("select count(*) from kept").expect("count"), "2000", "zero rows lost");
+    primary.psql("insert into kept values (5000)").expect("writable again");
+    assert!(
+        wait_until(WAIT, || standby.psql("select count(*) from kept").is_ok_and(|n| n == "2001")),
+        "and streams to the other again"
+    );
+    assert_eq!(on_a.run(&["check"]).status.code(), Some(0));
+}

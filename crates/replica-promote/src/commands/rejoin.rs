@@ -207,7 +207,7 @@ fn humantime_secs(d: Duration) -> String {
 }
 
 /// `standby_<host name>`, lower-case, other characters as `_` (slot names allow [a-z0-9_]).
-fn default_slot() -> String {
+pub fn default_slot() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "node".into());
     let clean: String = host
         .trim()
