@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use crate::ports::{free_port, retry_on_clash};
-use crate::process::{run_checked, wait_until, ServerProcess};
+use crate::process::{pid_alive, run_checked, wait_until, ServerProcess};
 use crate::util;
 
 /// The unprivileged user that runs postgres when the tests run as root.
@@ -58,6 +58,21 @@ pub fn server_user() -> anyhow::Result<Option<(u32, u32)>> {
     })
     .clone()
     .map_err(anyhow::Error::msg)
+}
+
+/// The name of the user the servers run as (`standby-test` when root, else this user): what
+/// a tool's `system-user` setting names for `pg_ctl` / `pg_rewind`.
+pub fn server_user_name() -> String {
+    if util::is_root() {
+        return SERVER_USER.to_string();
+    }
+    Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| std::env::var("USER").unwrap_or_default())
 }
 
 /// One PostgreSQL server: its own temp dir (data dir, socket dir, log), port and process.
@@ -174,6 +189,27 @@ impl PgServer {
         }
     }
 
+    /// Stops a postmaster that another program started on this data dir (a tool's
+    /// `pg_ctl start`): SIGQUIT (immediate shutdown), SIGKILL if it is still there after a few
+    /// seconds. Nothing happens when no live postmaster is named in `postmaster.pid`.
+    pub fn stop_external(&mut self) {
+        let pid_file = self.data_dir.join("postmaster.pid");
+        let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+        else {
+            return;
+        };
+        if self.pid() == Some(pid) || !pid_alive(pid) {
+            return;
+        }
+        let _ = crate::sys::kill(pid, libc::SIGQUIT);
+        if !wait_until(Duration::from_secs(5), || !pid_alive(pid)) {
+            let _ = crate::sys::kill(pid, libc::SIGKILL);
+            wait_until(Duration::from_secs(5), || !pid_alive(pid));
+        }
+    }
+
     /// Starts the server again on the same port and data dir; returns when it accepts
     /// connections (a standby: read-only connections).
     pub fn start(&mut self) -> anyhow::Result<()> {
@@ -231,6 +267,7 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         self.stop();
+        self.stop_external();
         // The temp dir goes only after the server has stopped writing to it.
         drop(self.dir.take());
     }

@@ -10,6 +10,9 @@ fn every_setting_is_a_flag_and_an_env_var() {
     standby_e2e::cli_contract::settings::<replica_promote::cli::Cli, replica_promote::config::Config>(
         env!("CARGO_BIN_EXE_replica-promote"),
         "replica-promote",
-        &[],
+        &[
+            ("tcp://192.0.2.1:5432", "[\"tcp://192.0.2.1:5432\"]"),
+            ("tcp://192.0.2.2:5432", "[\"tcp://192.0.2.2:5432\"]"),
+        ],
     );
 }

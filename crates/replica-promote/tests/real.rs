@@ -1,0 +1,277 @@
+//! replica-promote against the harness's real PostgreSQL 15 primary + streaming standby
+//! (run as an unprivileged user; the tool's `system-user` names it): status, check,
+//! promote, rejoin, switchover, driven through the binary as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use standby_common::pg::ConnectOptions;
+use standby_e2e::ports::free_port;
+use standby_e2e::postgres::{pg_bin, server_user_name, start_primary_with_standby, PgServer};
+use standby_e2e::process::wait_until;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+const BIN: &str = env!("CARGO_BIN_EXE_replica-promote");
+
+/// A config file and a state dir for one scenario: `local` is the node this "machine" runs.
+struct Site {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Site {
+    fn new(local: &PgServer, peer: &PgServer, extra: &str) -> Site {
+        Site::with_peer(local, &peer.conninfo(), extra)
+    }
+
+    fn with_peer(local: &PgServer, peer: &str, extra: &str) -> Site {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("standby.toml");
+        let bin_dir = pg_bin("pg_ctl").parent().map(Path::to_path_buf).unwrap_or_default();
+        let text = format!(
+            "[replica-promote]\nlocal = {:?}\npeer = {:?}\ndata-dir = {:?}\nbin-dir = {:?}\nsystem-user = {:?}\n\
+             connect-timeout = \"3s\"\n{extra}\n",
+            local.conninfo(),
+            peer,
+            local.data_dir.display().to_string(),
+            bin_dir.display().to_string(),
+            server_user_name(),
+        );
+        std::fs::write(&config, text).expect("write config");
+        Site { dir, config }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config").arg(&self.config).arg("--state-dir").arg(self.dir.path().join("state")).args(args);
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if k.starts_with("STANDBY_") || k.starts_with("PG") || k == "RUST_LOG" {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.output().expect("run replica-promote")
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(out)))
+}
+
+#[test]
+fn status_and_check_on_a_healthy_pair() {
+    let (primary, standby) = start_primary_with_standby().expect("pair");
+    let site = Site::new(&standby, &primary, "");
+    let out = site.run(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let doc = json(&out);
+    assert_eq!(doc["nodes"][0]["place"], "local");
+    assert_eq!(doc["nodes"][0]["role"], "standby");
+    assert_eq!(doc["nodes"][0]["receiver"]["status"], "streaming");
+    assert_eq!(doc["nodes"][1]["role"], "primary");
+    assert_eq!(doc["nodes"][1]["slots"][0]["name"], "s1");
+    assert_eq!(doc["nodes"][1]["replicas"][0]["slot"], "s1");
+    assert_eq!((doc["primary"].as_str(), doc["standby"].as_str()), (Some("peer"), Some("local")));
+    assert!(doc["lag_bytes"].is_u64(), "{doc}");
+    assert!(site.dir.path().join("state/last-primary.json").is_file(), "the primary's position is recorded");
+
+    let out = site.run(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(text(&out.stdout).contains("OK"), "{}", show(&out));
+
+    let out = site.run(&["check", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(text(&out.stdout), "");
+}
+
+#[test]
+fn check_fails_with_one_line_when_the_standby_lags_or_stops() {
+    let (primary, mut standby) = start_primary_with_standby().expect("pair");
+    let site = Site::new(&primary, &standby, "max-lag-bytes = \"16kB\"\n");
+    standby.psql("select pg_wal_replay_pause()").expect("pause replay");
+    primary
+        .psql("create table filler as select g, repeat('x', 100) as pad from generate_series(1, 5000) g")
+        .expect("write");
+    let out = site.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(err.contains("behind (max-lag-bytes 16kB)") && err.trim().lines().count() == 1, "{}", show(&out));
+    // The flag beats the file.
+    let out = site.run(&["check", "--max-lag-bytes", "1GB"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    standby.stop();
+    let out = site.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(text(&out.stderr).contains("peer") && text(&out.stderr).contains("unreachable"), "{}", show(&out));
+    let out = site.run(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let doc = json(&out);
+    assert_eq!(doc["nodes"][1]["reachable"], false, "{doc}");
+    assert_eq!(doc["nodes"][0]["role"], "primary", "{doc}");
+}
+
+#[test]
+fn promote_is_refused_while_the_old_primary_answers_by_any_path() {
+    let (primary, standby) = start_primary_with_standby().expect("pair");
+    let site = Site::new(&standby, &primary, "");
+    let out = site.run(&["promote"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("still answers") && text(&out.stderr).contains("as a primary"),
+        "{}",
+        show(&out)
+    );
+    assert!(standby.is_in_recovery().expect("asks"), "nothing changed");
+
+    // The private link is down (the peer's address is silent) but its port answers through
+    // another path: still refused.
+    let dead = format!("host=127.0.0.1 port={} user=postgres dbname=postgres", free_port());
+    let checks = format!("peer-checks = [\"tcp://127.0.0.1:{}\"]\nfence = \"exit 3\"\n", primary.port);
+    let site = Site::with_peer(&standby, &dead, &checks);
+    let out = site.run(&["promote", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let doc = json(&out);
+    assert_eq!(doc["sightings"][0]["answers"], false, "{doc}");
+    assert_eq!(doc["sightings"][1]["answers"], true, "{doc}");
+    assert_eq!(doc["changed"], false, "{doc}");
+
+    // --force needs the fence to succeed; this one fails.
+    let out = site.run(&["promote", "--force"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(text(&out.stderr).contains("fence command failed"), "{}", show(&out));
+    assert!(standby.is_in_recovery().expect("asks"), "nothing changed");
+
+    // Unreachable local node before anything changed: exit 4.
+    let site = Site::with_peer(&standby, &dead, "");
+    let mut cfg = std::fs::read_to_string(&site.config).expect("read");
+    cfg = cfg.replace(&format!("port={} ", standby.port), &format!("port={} ", free_port()));
+    std::fs::write(&site.config, cfg).expect("write");
+    let out = site.run(&["promote"]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+}
+
+/// Synchronous replication: every acknowledged commit survives the primary's death.
+fn make_synchronous(primary: &PgServer) {
+    primary
+        .psql("alter system set synchronous_standby_names = '*'")
+        .and_then(|_| primary.psql("alter system set synchronous_commit = 'on'"))
+        .and_then(|_| primary.psql("select pg_reload_conf()"))
+        .expect("synchronous");
+    assert!(
+        wait_until(WAIT, || primary.psql("select sync_state from pg_stat_replication").is_ok_and(|s| s == "sync")),
+        "the standby becomes synchronous"
+    );
+}
+
+#[test]
+fn promote_after_the_primary_dies_then_rejoin_it_as_a_standby() {
+    let (mut primary, standby) = start_primary_with_standby().expect("pair");
+    make_synchronous(&primary);
+    let site = Site::new(&standby, &primary, "");
+    let hook_file = site.dir.path().join("hook.env");
+    let hooks = format!("post-promote = [\"env | grep ^REPLICA_PROMOTE_ > {}\"]\n", hook_file.display());
+    let site = Site { config: rewrite(&site.config, &hooks), ..site };
+    assert_eq!(site.run(&["status", "-q"]).status.code(), Some(0), "records the primary's position");
+
+    // Acknowledged commits, one transaction each.
+    let writer = ConnectOptions::parse(&primary.conninfo()).expect("conninfo").connect_blocking().expect("connect");
+    writer.batch_execute("create table acked (id int primary key)").expect("create");
+    for id in 0..300 {
+        writer.execute("insert into acked values ($1)", &[&id]).expect("insert acknowledged");
+    }
+    drop(writer);
+    primary.stop_immediate();
+
+    let out = site.run(&["promote", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let doc = json(&out);
+    assert_eq!(doc["promoted"], true, "{doc}");
+    assert_eq!(doc["synchronous"], true, "{doc}");
+    let old = doc["old_timeline"].as_u64().expect("old timeline");
+    assert_eq!(doc["new_timeline"].as_u64(), Some(old + 1), "{doc}");
+    assert!(!standby.is_in_recovery().expect("asks"));
+    assert_eq!(standby.psql("select count(*) from acked").expect("count"), "300", "every acknowledged row");
+    standby.psql("insert into acked values (1000)").expect("writable");
+    let env = std::fs::read_to_string(&hook_file).expect("the hook ran");
+    assert!(env.contains(&format!("REPLICA_PROMOTE_TIMELINE={}", old + 1)), "{env}");
+    assert!(env.contains(&format!("REPLICA_PROMOTE_SERVER=127.0.0.1:{}", standby.port)), "{env}");
+
+    // Promoting again is refused: it is a primary now.
+    let out = site.run(&["promote"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+
+    // The old primary comes back as a standby of the new one.
+    let back = Site::new(&primary, &standby, "");
+    let rejoined = back.run(&["rejoin"]);
+    assert_eq!(rejoined.status.code(), Some(0), "{}", show(&rejoined));
+    assert!(primary.is_in_recovery().expect("the old primary answers"), "it is a standby now");
+    assert!(
+        wait_until(WAIT, || standby
+            .psql("select count(*) from pg_stat_replication where state = 'streaming'")
+            .is_ok_and(|n| n == "1")),
+        "the old primary streams from the new one"
+    );
+    standby.psql("insert into acked values (2000)").expect("write on the new primary");
+    let replayed =
+        wait_until(WAIT, || primary.psql("select count(*) from acked where id = 2000").is_ok_and(|n| n == "1"));
+    assert!(
+        replayed,
+        "the rejoined standby replays new writes: {}\n{:?}\n{}\n{}",
+        show(&rejoined),
+        primary.psql("select count(*) from acked where id = 2000"),
+        show(&back.run(&["status"])),
+        std::fs::read_to_string(primary.data_dir.join("replica-promote-start.log")).unwrap_or_default()
+    );
+    let out = back.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+fn rewrite(config: &Path, extra: &str) -> PathBuf {
+    let mut text = std::fs::read_to_string(config).expect("read config");
+    text.push_str(extra);
+    std::fs::write(config, text).expect("write config");
+    config.to_path_buf()
+}
+
+#[test]
+fn switchover_and_back_loses_nothing() {
+    let (primary, standby) = start_primary_with_standby().expect("pair");
+    primary.psql("create table kept (id int primary key)").expect("create");
+    primary.psql("insert into kept select generate_series(1, 1000)").expect("insert");
+
+    let on_a = Site::new(&primary, &standby, "");
+    let out = on_a.run(&["switchover", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(json(&out)["done"], true);
+    assert!(!standby.is_in_recovery().expect("asks") && primary.is_in_recovery().expect("asks"));
+    assert_eq!(standby.psql("select count(*) from kept").expect("count"), "1000");
+    standby.psql("insert into kept select generate_series(1001, 2000)").expect("write on the new primary");
+
+    let on_b = Site::new(&standby, &primary, "");
+    let out = on_b.run(&["switchover"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!primary.is_in_recovery().expect("asks") && standby.is_in_recovery().expect("asks"));
+    assert_eq!(primary.psql("select count(*) from kept").expect("count"), "2000", "zero rows lost");
+    primary.psql("insert into kept values (5000)").expect("writable again");
+    assert!(
+        wait_until(WAIT, || standby.psql("select count(*) from kept").is_ok_and(|n| n == "2001")),
+        "and streams to the other again"
+    );
+    assert_eq!(on_a.run(&["check"]).status.code(), Some(0));
+}
