@@ -20,6 +20,7 @@
 //! address = "127.0.0.1:3002"
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -104,9 +105,22 @@ impl fmt::Display for Argv {
 
 /// One colour's table: where it listens (`host:port`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(try_from = "BTreeMap<String, String>")]
 pub struct ColorSpec {
     pub address: String,
+}
+
+impl TryFrom<BTreeMap<String, String>> for ColorSpec {
+    type Error = String;
+
+    /// Only a table with `address` (a list or a bare string is refused).
+    fn try_from(mut table: BTreeMap<String, String>) -> Result<Self, String> {
+        let address = table.remove("address").ok_or("missing key `address`")?;
+        if let Some(key) = table.keys().next() {
+            return Err(format!("unknown key `{key}`, expected `address`"));
+        }
+        address.parse()
+    }
 }
 
 impl FromStr for ColorSpec {
