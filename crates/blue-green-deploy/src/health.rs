@@ -101,7 +101,13 @@ impl Prober {
     }
 
     /// Probe every `interval` for `period`; the first failure ends it.
-    pub fn watch(&self, url: &str, expect_color: Option<&str>, period: Duration, interval: Duration) -> Result<u32, Probe> {
+    pub fn watch(
+        &self,
+        url: &str,
+        expect_color: Option<&str>,
+        period: Duration,
+        interval: Duration,
+    ) -> Result<u32, Probe> {
         let end = Instant::now() + period;
         let mut passed = 0;
         loop {

@@ -54,7 +54,10 @@ impl Nginx {
     fn test(&self) -> anyhow::Result<()> {
         let done = self.cmd(&["-t"]).run()?;
         if !done.success() {
-            return Err(exit::error(Code::Failed, format!("nginx -t rejected the configuration: {}", done.stderr_tail())));
+            return Err(exit::error(
+                Code::Failed,
+                format!("nginx -t rejected the configuration: {}", done.stderr_tail()),
+            ));
         }
         Ok(())
     }

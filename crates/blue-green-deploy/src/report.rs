@@ -84,6 +84,12 @@ impl fmt::Display for RunReport {
             writeln!(f, "{mark} {:<10} {:>8.3}s  {}", s.step, s.duration_s, s.detail)?;
         }
         let live = self.live.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
-        writeln!(f, "{}: {} (live: {live}{})", self.command, self.message, if self.changed { ", traffic moved" } else { "" })
+        writeln!(
+            f,
+            "{}: {} (live: {live}{})",
+            self.command,
+            self.message,
+            if self.changed { ", traffic moved" } else { "" }
+        )
     }
 }

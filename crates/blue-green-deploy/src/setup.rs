@@ -44,7 +44,9 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
 
 fn backend(color: Color, spec: &Option<ColorSpec>) -> anyhow::Result<Backend> {
     let spec = spec.as_ref().ok_or_else(|| {
-        usage(format!("[blue-green-deploy.{color}] address is not set (e.g. address = \"127.0.0.1:3001\"; flag --{color})"))
+        usage(format!(
+            "[blue-green-deploy.{color}] address is not set (e.g. address = \"127.0.0.1:3001\"; flag --{color})"
+        ))
     })?;
     Backend::new(color, &spec.address)
 }

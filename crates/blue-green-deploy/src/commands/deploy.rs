@@ -47,7 +47,8 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
                 Ok(((), format!("{} applied as it stands", s.proxy.describe())))
             });
             if let Err(e) = resynced {
-                return run.finish(Outcome::Failed, format!("the interrupted run's proxy state could not be applied: {e}"));
+                return run
+                    .finish(Outcome::Failed, format!("the interrupted run's proxy state could not be applied: {e}"));
             }
         }
     }
@@ -73,27 +74,37 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     let after = run.verify(to).and_then(|()| watch(&mut run, to));
     if let Err(e) = after {
         let Some(old) = from else {
-            return run.finish(Outcome::Failed, format!("{to} misbehaved after the switch and no colour ran before: {e}"));
+            return run
+                .finish(Outcome::Failed, format!("{to} misbehaved after the switch and no colour ran before: {e}"));
         };
         if let Err(back) = run.switch("rollback", old) {
-            return run.finish(Outcome::Failed, format!("{to} misbehaved ({e}) and the rollback to {old} failed: {back}"));
+            return run
+                .finish(Outcome::Failed, format!("{to} misbehaved ({e}) and the rollback to {old} failed: {back}"));
         }
+        // The reload is asynchronous: stop the bad colour only once the old one answers.
+        let _ = run.verify(old);
+        drain(&mut run, to);
         let _ = run.stop("stop-new", to);
-        return run.finish(Outcome::RolledBack, format!("{to} misbehaved after the switch ({e}); rolled back to {old}"));
+        return run
+            .finish(Outcome::RolledBack, format!("{to} misbehaved after the switch ({e}); rolled back to {old}"));
     }
 
     if let Some(old) = from {
-        let drain = setup.config.drain.get();
-        let _ = run.step("drain", |_| {
-            std::thread::sleep(drain);
-            Ok(((), format!("{old}: {} for requests in flight", setup.config.drain)))
-        });
+        drain(&mut run, old);
         if let Err(e) = run.stop("stop-old", old) {
             return run.finish(Outcome::Deployed, format!("{to} is live; stopping {old} failed: {e}"));
         }
     }
     let version = args.version.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default();
     run.finish(Outcome::Deployed, format!("{to}{version} is live"))
+}
+
+/// Give requests still in flight to `color` (old nginx workers finish theirs) time to end.
+fn drain(run: &mut Run<'_>, color: Color) {
+    let _ = run.step("drain", |s| {
+        std::thread::sleep(s.config.drain.get());
+        Ok(((), format!("{color}: {} for requests in flight", s.config.drain)))
+    });
 }
 
 /// Health through the proxy for `watch`; the first failure ends it.

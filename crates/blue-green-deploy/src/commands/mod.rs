@@ -131,7 +131,8 @@ impl<'a> Run<'a> {
             if let (Some(suite), Some(public)) = (&s.suite, &s.config.public_url) {
                 let mut opts = s.smoke_options.clone();
                 opts.base_url = Some(public.clone());
-                let report = smoke_test::run_blocking(std::slice::from_ref(suite), &opts).map_err(|e| format!("{e:#}"))?;
+                let report =
+                    smoke_test::run_blocking(std::slice::from_ref(suite), &opts).map_err(|e| format!("{e:#}"))?;
                 if !report.ok {
                     return Err(format!("smoke suite through {public}: {}/{} passed", report.passed, report.total));
                 }

@@ -48,7 +48,13 @@ impl fmt::Display for Status {
         } else if let Some(r) = &self.last {
             let version = r.version.as_deref().map(|v| format!(" version {v}")).unwrap_or_default();
             let at = r.finished_at.as_deref().unwrap_or(&r.started_at);
-            writeln!(f, "last {}: {}{version} at {at}: {}", r.command, r.outcome.as_str(), r.message.as_deref().unwrap_or(""))?;
+            writeln!(
+                f,
+                "last {}: {}{version} at {at}: {}",
+                r.command,
+                r.outcome.as_str(),
+                r.message.as_deref().unwrap_or("")
+            )?;
         }
         Ok(())
     }

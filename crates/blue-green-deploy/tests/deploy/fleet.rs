@@ -48,9 +48,8 @@ fn handle(apps: &Arc<Mutex<[AppBackend; 2]>>, upstream: &Path, line: &str) -> bo
                 let i = index(color);
                 std::thread::spawn(move || {
                     // Turns bad once traffic is sent its way (the event: the include names it).
-                    let names_it = || {
-                        std::fs::read_to_string(&upstream).is_ok_and(|t| t.contains(&format!(":{port};")))
-                    };
+                    let names_it =
+                        || std::fs::read_to_string(&upstream).is_ok_and(|t| t.contains(&format!(":{port};")));
                     if standby_e2e::process::wait_until(Duration::from_secs(60), names_it) {
                         apps.lock().unwrap_or_else(|p| p.into_inner())[i].set_healthy(false);
                     }
@@ -121,7 +120,7 @@ impl Fleet {
                  smoke-suite = {suite:?}\n\
                  public-url = \"{public}\"\n\
                  color-header = \"X-Backend\"\n\
-                 drain = \"0s\"\n\
+                 {drain}\n\
                  {extra}\n\n\
                  [blue-green-deploy.blue]\naddress = \"127.0.0.1:{b}\"\n\
                  [blue-green-deploy.green]\naddress = \"127.0.0.1:{g}\"\n",
@@ -130,6 +129,7 @@ impl Fleet {
                 conf = nginx.conf_path().display().to_string(),
                 suite = suite.display().to_string(),
                 public = nginx.url("/app"),
+                drain = if extra.contains("drain") { "" } else { "drain = \"0s\"" },
                 b = ports[0],
                 g = ports[1],
             ),

@@ -1,6 +1,7 @@
 //! blue-green-deploy against a real private nginx and two app colours from the harness.
 
 mod fleet;
+mod load;
 
 use fleet::Fleet;
 
@@ -146,4 +147,33 @@ fn missing_keys_are_usage_errors_before_anything_runs() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[blue-green-deploy.blue] address"));
+}
+
+#[test]
+fn under_load_a_deploy_and_a_rollback_fail_no_request_for_browser_like_clients() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let fleet = Fleet::start("watch = \"3s\"\ndrain = \"2s\"");
+    let mut load = load::Load::start(fleet.nginx.port, 4);
+    // Traffic flows before the deploy starts (an event, not a sleep).
+    assert!(standby_e2e::process::wait_until(std::time::Duration::from_secs(30), || load.answered() > 200));
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-2"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-flaky"]);
+    assert_eq!((code, outcome(&json)), (1, "rolled-back"), "{json:#} {stderr}");
+    let before_end = load.answered();
+    assert!(standby_e2e::process::wait_until(std::time::Duration::from_secs(30), || load.answered() > before_end + 200));
+    load.stop();
+    let (ka, cl) = (&load.keepalive, &load.close);
+    let report = format!(
+        "keep-alive (retrying once on a connection closed before any answer byte): {} ok, {} failed, {} retried \
+         (= failures of a keep-alive client that does not retry); Connection: close: {} ok, {} failed",
+        ka.ok.load(SeqCst),
+        ka.failed.load(SeqCst),
+        ka.retried.load(SeqCst),
+        cl.ok.load(SeqCst),
+        cl.failed.load(SeqCst),
+    );
+    eprintln!("{report}");
+    assert_eq!(ka.failed.load(SeqCst), 0, "{report}");
+    assert_eq!(cl.failed.load(SeqCst), 0, "{report}");
 }
