@@ -177,3 +177,26 @@ fn under_load_a_deploy_and_a_rollback_fail_no_request_for_browser_like_clients()
     assert_eq!(ka.failed.load(SeqCst), 0, "{report}");
     assert_eq!(cl.failed.load(SeqCst), 0, "{report}");
 }
+
+#[test]
+fn a_deploy_killed_during_the_watch_leaves_a_healthy_live_colour_and_is_reported() {
+    let fleet = Fleet::start("watch = \"60s\"");
+    let mut child = fleet.command(&["deploy", "--version", "release-2"]).spawn().expect("spawn");
+    let last = fleet.state_dir().join("last.json");
+    let in_watch = || std::fs::read_to_string(&last).is_ok_and(|t| t.contains("\"step\": \"watch\""));
+    assert!(standby_e2e::process::wait_until(std::time::Duration::from_secs(60), in_watch), "deploy reached the watch");
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    // The include names a colour that answers through nginx.
+    let live = fleet.live_in_file();
+    assert_eq!(fleet.through_nginx().0, live);
+    let (code, json, stderr) = fleet.run(&["status"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    let said = json["interrupted"].as_str().unwrap_or_default().to_string();
+    assert!(said.contains("step `watch`") && said.contains("green"), "{json:#}");
+    // The next deploy says so, re-applies the include, and deploys.
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-3", "--watch=1s"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert!(json["interrupted_before"].as_str().is_some_and(|s| s.contains("watch")), "{json:#}");
+    assert_eq!(json["steps"][0]["step"], "resync");
+}
