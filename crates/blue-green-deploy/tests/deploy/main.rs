@@ -1,0 +1,202 @@
+//! blue-green-deploy against a real private nginx and two app colours from the harness.
+
+mod fleet;
+mod load;
+
+use fleet::Fleet;
+
+fn outcome(json: &serde_json::Value) -> &str {
+    json["outcome"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn status_names_the_live_colour_from_the_upstream_file() {
+    let fleet = Fleet::start("");
+    let (code, json, stderr) = fleet.run(&["status"]);
+    assert_eq!(code, 0, "{json} {stderr}");
+    assert_eq!(json["live"], "blue");
+    assert_eq!(json["colors"][0]["health"]["ok"], true);
+    assert_eq!(json["colors"][1]["health"]["ok"], false, "green is stopped");
+}
+
+#[test]
+fn a_deploy_switches_colour_and_stops_the_old_one_both_ways() {
+    let fleet = Fleet::start("watch = \"1s\"");
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-2"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert_eq!((outcome(&json), json["live"].as_str()), ("deployed", Some("green")));
+    let steps: Vec<&str> = json["steps"].as_array().expect("steps").iter().filter_map(|s| s["step"].as_str()).collect();
+    assert_eq!(steps, ["start", "health", "smoke", "switch", "verify", "watch", "drain", "stop-old"]);
+    assert_eq!(json["smoke"]["passed"], 2, "the smoke report is part of the deploy's");
+    assert_eq!(fleet.live_in_file(), "green");
+    assert_eq!(fleet.through_nginx(), ("green".to_string(), "green release-2".to_string()));
+    assert!(!fleet.running("blue"), "the old colour is stopped");
+
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-3"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert_eq!(fleet.live_in_file(), "blue");
+    assert_eq!(fleet.through_nginx(), ("blue".to_string(), "blue release-3".to_string()));
+    assert!(!fleet.running("green"));
+
+    let (code, json, _) = fleet.run(&["status"]);
+    assert_eq!(code, 0);
+    assert_eq!((json["live"].as_str(), json["last"]["outcome"].as_str()), (Some("blue"), Some("deployed")));
+    assert_eq!(json["last"]["version"], "release-3");
+}
+
+fn assert_failed_before_switch(version: &str, failed_step: &str) {
+    let fleet = Fleet::start("health-timeout = \"2s\"\nwatch = \"1s\"");
+    let before = fleet.upstream();
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", version]);
+    assert_eq!(code, 1, "{json:#} {stderr}");
+    assert_eq!(outcome(&json), "failed");
+    assert_eq!(json["changed"], false);
+    let failed: Vec<&str> = json["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["ok"] == false)
+        .filter_map(|s| s["step"].as_str())
+        .collect();
+    assert_eq!(failed, [failed_step]);
+    assert_eq!(fleet.upstream(), before, "the include is unchanged, byte for byte");
+    assert_eq!(fleet.through_nginx().0, "blue");
+    assert!(!fleet.running("green"), "the failed colour is stopped again");
+    assert!(fleet.running("blue"));
+}
+
+#[test]
+fn a_version_failing_health_never_receives_traffic() {
+    assert_failed_before_switch("release-unhealthy", "health");
+}
+
+#[test]
+fn a_version_failing_the_smoke_suite_never_receives_traffic() {
+    assert_failed_before_switch("smoke-fails", "smoke");
+}
+
+#[test]
+fn a_version_failing_during_the_watch_is_rolled_back() {
+    let fleet = Fleet::start("watch = \"30s\"");
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-flaky"]);
+    assert_eq!(code, 1, "{json:#} {stderr}");
+    assert_eq!(outcome(&json), "rolled-back", "{json:#}");
+    assert_eq!((json["changed"].as_bool(), json["live"].as_str()), (Some(true), Some("blue")));
+    assert_eq!(fleet.live_in_file(), "blue");
+    assert_eq!(fleet.through_nginx().0, "blue");
+    assert!(!fleet.running("green"));
+    let (code, json, _) = fleet.run(&["status"]);
+    assert_eq!((code, json["last"]["outcome"].as_str()), (0, Some("rolled-back")));
+}
+
+#[test]
+fn an_upstream_nginx_rejects_is_restored_and_nothing_is_reloaded() {
+    let fleet = Fleet::start("");
+    fleet.start_color("green", "release-2");
+    let before = fleet.upstream();
+    // Someone else's broken file makes `nginx -t` fail whatever we write.
+    std::fs::write(fleet.nginx.prefix.join("extra-broken.conf"), "this is not nginx;\n").expect("write");
+    let (code, json, stderr) = fleet.run(&["switch", "--to", "green"]);
+    assert_eq!(code, 1, "{json:#} {stderr}");
+    let detail = json["steps"].as_array().expect("steps").last().expect("a step")["detail"].to_string();
+    assert!(detail.contains("nginx -t") && detail.contains("restored"), "{detail}");
+    assert_eq!(fleet.upstream(), before, "the previous include is back");
+    assert_eq!(fleet.through_nginx().0, "blue");
+
+    std::fs::remove_file(fleet.nginx.prefix.join("extra-broken.conf")).expect("rm");
+    let (code, json, stderr) = fleet.run(&["switch", "--to", "green"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert_eq!(fleet.through_nginx().0, "green");
+    // blue still runs: rollback goes back to it.
+    let (code, json, stderr) = fleet.run(&["rollback"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert_eq!((fleet.live_in_file(), fleet.through_nginx().0.as_str()), ("blue", "blue"));
+}
+
+#[test]
+fn rollback_refuses_when_the_previous_colour_is_not_running() {
+    let fleet = Fleet::start("");
+    let before = fleet.upstream();
+    let (code, json, _) = fleet.run(&["rollback"]);
+    assert_eq!((code, outcome(&json)), (1, "failed"));
+    assert_eq!(fleet.upstream(), before);
+}
+
+#[test]
+fn a_second_deploy_exits_3_while_one_holds_the_lock() {
+    let fleet = Fleet::start("");
+    std::fs::create_dir_all(fleet.state_dir()).expect("mkdir");
+    let _held = standby_common::state::RunLock::acquire(&fleet.state_dir().join("deploy.lock")).expect("lock");
+    let out = fleet.command(&["deploy", "--version", "release-2"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!fleet.running("green"), "nothing was started");
+}
+
+#[test]
+fn missing_keys_are_usage_errors_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "[blue-green-deploy]\nupstream-file = \"/nonexistent/up.conf\"\n").expect("write");
+    let out = std::process::Command::new(fleet::BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["--state-dir"])
+        .arg(dir.path())
+        .arg("status")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[blue-green-deploy.blue] address"));
+}
+
+#[test]
+fn under_load_a_deploy_and_a_rollback_fail_no_request_for_browser_like_clients() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let fleet = Fleet::start("watch = \"3s\"\ndrain = \"2s\"");
+    let mut load = load::Load::start(fleet.nginx.port, 4);
+    // Traffic flows before the deploy starts (an event, not a sleep).
+    assert!(standby_e2e::process::wait_until(std::time::Duration::from_secs(30), || load.answered() > 200));
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-2"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-flaky"]);
+    assert_eq!((code, outcome(&json)), (1, "rolled-back"), "{json:#} {stderr}");
+    let before_end = load.answered();
+    assert!(standby_e2e::process::wait_until(std::time::Duration::from_secs(30), || load.answered() > before_end + 200));
+    load.stop();
+    let (ka, cl) = (&load.keepalive, &load.close);
+    let report = format!(
+        "keep-alive (retrying once on a connection closed before any answer byte): {} ok, {} failed, {} retried \
+         (= failures of a keep-alive client that does not retry); Connection: close: {} ok, {} failed",
+        ka.ok.load(SeqCst),
+        ka.failed.load(SeqCst),
+        ka.retried.load(SeqCst),
+        cl.ok.load(SeqCst),
+        cl.failed.load(SeqCst),
+    );
+    eprintln!("{report}");
+    assert_eq!(ka.failed.load(SeqCst), 0, "{report}");
+    assert_eq!(cl.failed.load(SeqCst), 0, "{report}");
+}
+
+#[test]
+fn a_deploy_killed_during_the_watch_leaves_a_healthy_live_colour_and_is_reported() {
+    let fleet = Fleet::start("watch = \"60s\"");
+    let mut child = fleet.command(&["deploy", "--version", "release-2"]).spawn().expect("spawn");
+    let last = fleet.state_dir().join("last.json");
+    let in_watch = || std::fs::read_to_string(&last).is_ok_and(|t| t.contains("\"step\": \"watch\""));
+    assert!(standby_e2e::process::wait_until(std::time::Duration::from_secs(60), in_watch), "deploy reached the watch");
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    // The include names a colour that answers through nginx.
+    let live = fleet.live_in_file();
+    assert_eq!(fleet.through_nginx().0, live);
+    let (code, json, stderr) = fleet.run(&["status"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    let said = json["interrupted"].as_str().unwrap_or_default().to_string();
+    assert!(said.contains("step `watch`") && said.contains("green"), "{json:#}");
+    // The next deploy says so, re-applies the include, and deploys.
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-3", "--watch=1s"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert!(json["interrupted_before"].as_str().is_some_and(|s| s.contains("watch")), "{json:#}");
+    assert_eq!(json["steps"][0]["step"], "resync");
+}
