@@ -70,6 +70,9 @@ pub struct TargetLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transition: Option<Transition>,
     pub maintenance: bool,
+    /// The clock was behind this target's last sample (see [`machine::clock_stepped`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub clock_step: bool,
 }
 
 /// What a round did.
@@ -169,9 +172,18 @@ impl Monitor {
             };
             let in_maint = maint.active(&s.target, s.at);
             let state = states.entry(s.target.clone()).or_insert_with(|| TargetState::new(&s.target));
+            let clock_step = machine::clock_stepped(state, s);
+            if clock_step {
+                tracing::warn!(
+                    "{}: the clock stepped back ({} is not after the last check at {}): the sample is kept, its time is left out of reports",
+                    s.target,
+                    clock::fmt(s.at),
+                    clock::fmt(state.last_at)
+                );
+            }
             let tr = machine::apply(state, s, target, in_maint, self.reminder_ms);
             changes.extend(tr.as_ref().and_then(|t| IncidentChange::from_transition(&s.target, t)));
-            stored.push(Stored::new(s, in_maint));
+            stored.push(Stored { clock_step, ..Stored::new(s, in_maint) });
             if let Some(t) = &tr {
                 transitions.push((s.target.clone(), t.clone()));
             }
@@ -186,6 +198,7 @@ impl Monitor {
                     error: s.error.clone(),
                     transition: tr.or_else(|| lines.get(&s.target).and_then(|l| l.transition.clone())),
                     maintenance: in_maint,
+                    clock_step,
                 },
             );
         }
@@ -272,6 +285,9 @@ impl std::fmt::Display for Round {
                     Transition::Reminder { .. } => "still DOWN (reminder)",
                 };
                 write!(f, "  <- {what}")?;
+            }
+            if l.clock_step {
+                write!(f, "  (clock stepped back: time left out of reports)")?;
             }
             if let (false, Some(e)) = (l.ok, &l.error) {
                 write!(f, "\n{:<24} {e}", "")?;

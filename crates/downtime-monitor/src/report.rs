@@ -79,6 +79,11 @@ pub struct TargetReport {
     pub timeline: Vec<Segment>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub months: Vec<MonthRow>,
+    /// Samples in the period taken while the clock had stepped back (kept; their time is
+    /// left out of the figures).
+    pub clock_steps: usize,
+    /// What a reader must know to trust the figures (clock steps, a provisional decision).
+    pub notes: Vec<String>,
 }
 
 /// The whole report.
@@ -99,6 +104,8 @@ struct History {
     maintenance: Spans,
     down: Spans,
     incidents: Vec<Incident>,
+    /// Samples taken while the clock had stepped back (kept, their time left out).
+    clock_steps: usize,
 }
 
 fn history(
@@ -121,7 +128,9 @@ fn history(
             known.push((h.hour, h.hour + len));
         }
     }
-    known.extend(coverage(&store.samples(target, raw_from.min(to), to, false)?));
+    let samples = store.samples(target, raw_from.min(to), to, false)?;
+    let steps = clock_steps(&samples, from, to);
+    known.extend(coverage(&samples));
     let incidents = store.incidents(target, from, to, false)?;
     // Where only hourly rows are left, an incident is itself proof the monitor was watching:
     // this keeps downtime exact after the roll-up.
@@ -131,17 +140,19 @@ fn history(
     let down = Spans::new(incidents.iter().map(|i| (i.started, i.ended.unwrap_or(to))).collect());
     let maintenance = maint.spans(target, from, to).intersect(&known);
     let down = down.intersect(&known).subtract(&maintenance);
-    Ok(History { known, maintenance, down, incidents })
+    Ok(History { known, maintenance, down, incidents, clock_steps: steps })
 }
 
 /// Raw samples (of one vantage, oldest first): each covers until the next one if that came
 /// within 1.5 intervals (jitter), else one interval; beyond is time the monitor did not see.
+/// Samples taken while the clock had stepped back cover nothing: their time is not trusted.
 fn coverage(samples: &[crate::store::Stored]) -> Vec<(i64, i64)> {
-    samples
+    let trusted: Vec<&crate::store::Stored> = samples.iter().filter(|s| !s.clock_step).collect();
+    trusted
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let end = match samples.get(i + 1) {
+            let end = match trusted.get(i + 1) {
                 Some(n) if n.sample.at - s.sample.at <= s.sample.interval_ms + s.sample.interval_ms / 2 => n.sample.at,
                 _ => s.sample.at + s.sample.interval_ms,
             };
@@ -150,42 +161,21 @@ fn coverage(samples: &[crate::store::Stored]) -> Vec<(i64, i64)> {
         .collect()
 }
 
-/// Several monitors share the history: a target is down only while at least `quorum`
-/// vantages that were watching saw it down, so one monitor whose own network failed does not
-/// create an outage. Known time is when any vantage was watching. (Raw samples only: hourly
-/// roll-ups are per vantage and not used here.)
-fn quorum_history(
-    store: &mut Store,
-    maint: &Maintenance,
-    target: &str,
-    from: i64,
-    to: i64,
-    quorum: usize,
-) -> anyhow::Result<History> {
-    let end = to.min(clock::now_ms().max(from));
-    let mut by_vantage: BTreeMap<String, Vec<crate::store::Stored>> = BTreeMap::new();
-    for s in store.samples(target, from, to, true)? {
-        by_vantage.entry(s.vantage.clone()).or_default().push(s);
-    }
-    let seen: BTreeMap<String, Spans> =
-        by_vantage.iter().map(|(v, list)| (v.clone(), Spans::new(coverage(list)).clip(from, end))).collect();
-    let known = Spans::new(seen.values().flat_map(|s| s.iter().copied()).collect());
-    if known.iter().next().is_none_or(|(first, _)| *first > from + HOUR_MS) {
-        tracing::warn!(
-            "{target}: a quorum report uses raw samples, kept for `retention`; earlier time shows as unknown"
-        );
-    }
-    let all = store.incidents(target, from, to, true)?;
-    // +1/-1 at the edges of each vantage's down spans (within what it saw), swept in time.
+/// How many of `samples` in `[from, to)` were taken with the clock stepped back.
+fn clock_steps(samples: &[crate::store::Stored], from: i64, to: i64) -> usize {
+    samples.iter().filter(|s| s.clock_step && (from..to).contains(&s.sample.at)).count()
+}
+
+/// Where at least `quorum` of the span sets overlap.
+fn at_least(sets: &[Spans], quorum: usize) -> Spans {
     let mut events: Vec<(i64, i32)> = Vec::new();
-    for (v, watched) in &seen {
-        let mine =
-            Spans::new(all.iter().filter(|i| &i.vantage == v).map(|i| (i.started, i.ended.unwrap_or(to))).collect());
-        for &(s, e) in mine.intersect(watched).iter() {
+    for set in sets {
+        for &(s, e) in set.iter() {
             events.push((s, 1));
             events.push((e, -1));
         }
     }
+    // At equal times the ends come first (-1 < 1): touching spans do not overlap.
     events.sort();
     let (mut count, mut open, mut spans) = (0i32, None, Vec::new());
     for (t, d) in events {
@@ -199,7 +189,47 @@ fn quorum_history(
             _ => {}
         }
     }
-    let down = Spans::new(spans);
+    Spans::new(spans)
+}
+
+/// Several monitors share the history: a target is down only while at least `quorum`
+/// vantages saw it down, so one monitor whose own network failed does not create an outage.
+/// Time is known only while at least `quorum` vantages were watching: with fewer, neither up
+/// nor down can be told, and it is *unknown* (never up). (Raw samples only: hourly roll-ups
+/// are per vantage and not used here.)
+fn quorum_history(
+    store: &mut Store,
+    maint: &Maintenance,
+    target: &str,
+    from: i64,
+    to: i64,
+    quorum: usize,
+) -> anyhow::Result<History> {
+    let end = to.min(clock::now_ms().max(from));
+    let mut by_vantage: BTreeMap<String, Vec<crate::store::Stored>> = BTreeMap::new();
+    let samples = store.samples(target, from, to, true)?;
+    let steps = clock_steps(&samples, from, to);
+    for s in samples {
+        by_vantage.entry(s.vantage.clone()).or_default().push(s);
+    }
+    let seen: BTreeMap<String, Spans> =
+        by_vantage.iter().map(|(v, list)| (v.clone(), Spans::new(coverage(list)).clip(from, end))).collect();
+    let watched: Vec<Spans> = seen.values().cloned().collect();
+    let known = at_least(&watched, quorum);
+    if known.iter().next().is_none_or(|(first, _)| *first > from + HOUR_MS) {
+        tracing::warn!(
+            "{target}: a quorum report uses raw samples, kept for `retention`; earlier time shows as unknown"
+        );
+    }
+    let all = store.incidents(target, from, to, true)?;
+    let downs: Vec<Spans> = seen
+        .iter()
+        .map(|(v, watched)| {
+            let mine = all.iter().filter(|i| &i.vantage == v).map(|i| (i.started, i.ended.unwrap_or(to)));
+            Spans::new(mine.collect()).intersect(watched)
+        })
+        .collect();
+    let down = at_least(&downs, quorum);
     let incidents = down
         .iter()
         .map(|&(s, e)| {
@@ -222,7 +252,7 @@ fn quorum_history(
         .collect();
     let maintenance = maint.spans(target, from, to).intersect(&known);
     let down = down.subtract(&maintenance);
-    Ok(History { known, maintenance, down, incidents })
+    Ok(History { known, maintenance, down, incidents, clock_steps: steps })
 }
 
 /// How incidents are counted in a period.
@@ -323,7 +353,16 @@ pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::R
         } else {
             Vec::new()
         };
+        let mut notes = Vec::new();
+        if h.clock_steps > 0 {
+            notes.push(format!(
+                "the clock stepped back: {} sample(s) were taken with a time not after an earlier one; they are kept, their time counts as unknown",
+                h.clock_steps
+            ));
+        }
         out.push(TargetReport {
+            clock_steps: h.clock_steps,
+            notes,
             name: name.clone(),
             figures: figures(&h, from, to, &thresholds, Count::Overlapping),
             incident_list: h
@@ -393,6 +432,9 @@ impl fmt::Display for Report {
             )?;
             if let Some(d) = x.decision {
                 writeln!(f, "  decision: {d}")?;
+            }
+            for n in &t.notes {
+                writeln!(f, "  note: {n}")?;
             }
             for m in &t.months {
                 writeln!(

@@ -650,3 +650,78 @@ fn a_locked_database_keeps_the_round_in_the_spool() {
     let out = env.json(&["check", "--json"]);
     assert_eq!(out["replayed"], 1, "{out}");
 }
+
+/// The kinds of a report target's timeline segments.
+fn segment_kinds(t: &serde_json::Value) -> Vec<String> {
+    t["timeline"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_quorum_never_counts_missing_vantages_as_up() {
+    let pg = standby_e2e::start_primary().unwrap();
+    let dead = format!("http://127.0.0.1:{}/health", standby_e2e::ports::free_port());
+    // Both monitors see the target fail every time; their sample windows start and end at
+    // different times (one runs before the other).
+    let office = Env::new(&target("app", &dead, 1, 1, "60s"), None);
+    let vps = Env::new(&target("app", &dead, 1, 1, "60s"), None);
+    let store = pg.conninfo();
+    let from = now_rfc3339();
+    for (env, vantage) in [(&office, "office"), (&office, "office"), (&vps, "vps"), (&vps, "vps")] {
+        assert_eq!(env.code(&["--store", &store, "--vantage", vantage, "check"]), 1);
+    }
+    let report = |q: &str| office.run(&["--store", &store, "report", "--since", &from, "--quorum", q, "--json"]);
+    let out = report("3");
+    assert_eq!(out.status.code(), Some(2), "a quorum of 3 with 2 vantages: {}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("only 2 vantage(s)") && err.contains("office, vps"), "{err}");
+    for q in ["1", "2"] {
+        let out = report(q);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let t = &r["targets"][0];
+        assert!(t["observed_ms"].as_i64().unwrap() > 0, "quorum {q}: {t}");
+        assert_eq!(t["downtime_ms"], t["observed_ms"], "quorum {q}: every known moment is down: {t}");
+        assert_eq!(t["uptime_pct"].as_f64(), Some(0.0), "quorum {q}: {t}");
+        assert!(!segment_kinds(t).contains(&"up".to_string()), "quorum {q}: nothing drawn as up: {t}");
+    }
+    // With a quorum of 2, the time only one monitor watched (before the VPS's first check)
+    // is unknown, not up.
+    let r = office.json(&["--store", &store, "report", "--since", &from, "--quorum", "2", "--json"]);
+    let one = office.json(&["--store", &store, "--vantage", "office", "report", "--since", &from, "--json"]);
+    assert!(
+        r["targets"][0]["unknown_ms"].as_i64().unwrap() > one["targets"][0]["unknown_ms"].as_i64().unwrap(),
+        "quorum 2: {}\noffice alone: {}",
+        r["targets"][0],
+        one["targets"][0]
+    );
+}
+
+#[test]
+fn a_clock_stepping_back_never_turns_failures_into_uptime() {
+    let dead = format!("http://127.0.0.1:{}/health", standby_e2e::ports::free_port());
+    let env = Env::new(&target("app", &dead, 3, 1, "60s"), None);
+    let from = downtime_monitor::clock::fmt(now_ms() - 2 * 3_600_000);
+    assert_eq!(env.code(&["check"]), 0, "1 failure of 3");
+    // The second check runs with the clock one hour back (faketime, as an NTP step would).
+    let mut stepped = Command::new("faketime");
+    stepped.arg("-f").arg("-1h").arg(env!("CARGO_BIN_EXE_downtime-monitor"));
+    stepped.arg("--config").arg(&env.config).arg("--state-dir").arg(env.dir.path().join("state"));
+    let out = stepped.args(["check", "--json"]).env_remove("STANDBY_CONFIG").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "2 failures of 3: {}", String::from_utf8_lossy(&out.stderr));
+    let round: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(round["targets"][0]["clock_step"], true, "{round}");
+    assert_eq!(env.code(&["check"]), 1, "3 failures: DOWN");
+    let r = env.json(&["report", "--since", &from, "--json"]);
+    let t = &r["targets"][0];
+    assert_eq!(t["uptime_pct"].as_f64(), Some(0.0), "a target that always failed: {t}");
+    assert_eq!(t["downtime_ms"], t["observed_ms"], "{t}");
+    assert!(!segment_kinds(t).contains(&"up".to_string()), "{t}");
+    assert_eq!(t["clock_steps"], 1, "{t}");
+    assert!(t["notes"][0].as_str().unwrap().contains("clock stepped back"), "{t}");
+    let human = String::from_utf8_lossy(&env.run(&["report", "--since", &from]).stdout).to_string();
+    assert!(human.contains("uptime 0.00%") && human.contains("note: the clock stepped back"), "{human}");
+    // The sample is kept, flagged.
+    let db = env.dir.path().join("state/monitor.db");
+    assert_eq!(rusqlite_count(&db, "SELECT count(*) FROM samples WHERE clock_step = 1"), 1);
+    assert_eq!(rusqlite_count(&db, "SELECT count(*) FROM samples"), 3);
+}

@@ -71,6 +71,19 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
         }
         names = args.targets.clone();
     }
+    if let Some(q) = args.quorum {
+        let seen = store.vantages(from, to)?;
+        if q > seen.len() {
+            return Err(exit::error(
+                Code::Usage,
+                format!(
+                    "--quorum {q}: only {} vantage(s) reported in this period ({}); a quorum larger than that can never be met",
+                    seen.len(),
+                    if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+                ),
+            ));
+        }
+    }
     let maint = Maintenance { recurring: setup.recurring.clone(), windows: store.windows(from)? };
     let thresholds = setup.config.decision;
     let scope =

@@ -21,7 +21,7 @@ const SCHEMA_SQLITE: &str = "
 CREATE TABLE IF NOT EXISTS samples (
     target TEXT NOT NULL, vantage TEXT NOT NULL, at INTEGER NOT NULL, ok INTEGER NOT NULL,
     latency_ms REAL NOT NULL, error TEXT, interval_ms INTEGER NOT NULL,
-    maintenance INTEGER NOT NULL DEFAULT 0);
+    maintenance INTEGER NOT NULL DEFAULT 0, clock_step INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS samples_by_target ON samples (target, at);
 CREATE INDEX IF NOT EXISTS samples_by_time ON samples (at);
 CREATE TABLE IF NOT EXISTS hourly (
@@ -49,6 +49,10 @@ fn schema(dialect: Dialect) -> String {
             .replace("REAL", "DOUBLE PRECISION"),
     }
 }
+
+/// Columns added after the first release, for databases created before them: (table,
+/// column, definition in SQLite's types).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("samples", "clock_step", "INTEGER NOT NULL DEFAULT 0")];
 
 /// Where the history is kept.
 #[derive(Debug, Clone)]
@@ -81,13 +85,16 @@ pub struct Stored {
     #[serde(flatten)]
     pub sample: Sample,
     pub maintenance: bool,
+    /// Taken while the clock was behind an earlier sample of the target (it stepped back):
+    /// kept, but its time is not trusted, so reports leave it out.
+    pub clock_step: bool,
     /// The monitor that took it (filled in when read back).
     pub vantage: String,
 }
 
 impl Stored {
     pub fn new(s: &Sample, maintenance: bool) -> Stored {
-        Stored { sample: s.clone(), maintenance, vantage: String::new() }
+        Stored { sample: s.clone(), maintenance, clock_step: false, vantage: String::new() }
     }
 }
 
@@ -163,7 +170,7 @@ pub struct Store {
     vantage: String,
 }
 
-const SAMPLE_COLUMNS: &str = "at, ok, latency_ms, error, interval_ms, maintenance, vantage";
+const SAMPLE_COLUMNS: &str = "at, ok, latency_ms, error, interval_ms, maintenance, vantage, clock_step";
 
 impl Store {
     /// Open (and create) a SQLite database.
@@ -180,6 +187,7 @@ impl Store {
             }
         };
         db.batch(&schema(db.dialect()))
+            .and_then(|_| add_columns(&mut db))
             .with_context(|| format!("the history in {} is unusable", location.describe()))?;
         Ok(Store { db, vantage: vantage.to_string() })
     }
@@ -220,10 +228,10 @@ impl Store {
         incidents: &[IncidentChange],
     ) -> anyhow::Result<()> {
         let v: Val = (&self.vantage).into();
-        for Stored { sample: s, maintenance, .. } in samples {
+        for Stored { sample: s, maintenance, clock_step, .. } in samples {
             self.db.exec(
-                "INSERT INTO samples (target, vantage, at, ok, latency_ms, error, interval_ms, maintenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                &[(&s.target).into(), v.clone(), s.at.into(), s.ok.into(), s.latency_ms.into(), s.error.as_ref().into(), s.interval_ms.into(), (*maintenance).into()],
+                "INSERT INTO samples (target, vantage, at, ok, latency_ms, error, interval_ms, maintenance, clock_step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                &[(&s.target).into(), v.clone(), s.at.into(), s.ok.into(), s.latency_ms.into(), s.error.as_ref().into(), s.interval_ms.into(), (*maintenance).into(), (*clock_step).into()],
             )?;
         }
         for s in states {
@@ -306,7 +314,7 @@ impl Store {
         let (vf, vp) = self.vantage_filter(all_vantages);
         let mut out = Vec::new();
         let before =
-            format!("SELECT {SAMPLE_COLUMNS} FROM samples WHERE target = ?{vf} AND at < ? ORDER BY at DESC LIMIT 1");
+            format!("SELECT {SAMPLE_COLUMNS} FROM samples WHERE target = ?{vf} AND at < ? AND clock_step = 0 ORDER BY at DESC LIMIT 1");
         let params: Vec<Val> = [vec![target.into()], vp.clone(), vec![from.into()]].concat();
         out.extend(self.db.rows(&before, &params)?.iter().map(|r| row_to_stored(target, r)));
         let within =
@@ -348,6 +356,15 @@ impl Store {
                 vantage: r[4].text(),
             })
             .collect())
+    }
+
+    /// The vantages with raw samples in `[from, to)`, sorted.
+    pub fn vantages(&mut self, from: i64, to: i64) -> anyhow::Result<Vec<String>> {
+        let rows = self.db.rows(
+            "SELECT DISTINCT vantage FROM samples WHERE at >= ? AND at < ? AND clock_step = 0 ORDER BY 1",
+            &[from.into(), to.into()],
+        )?;
+        Ok(rows.iter().map(|r| r[0].text()).collect())
     }
 
     /// Every target name with history from this vantage.
@@ -410,7 +427,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO hourly (target, vantage, hour, samples, failures, known_ms, latency_sum)
              SELECT target, vantage, (at / 3600000) * 3600000 AS h, count(*), {}, {least}(3600000, {}), {sum}(latency_ms)
-             FROM samples WHERE at < ? GROUP BY target, vantage, h
+             FROM samples WHERE at < ? AND clock_step = 0 GROUP BY target, vantage, h
              ON CONFLICT (target, vantage, hour) DO UPDATE SET
                 samples = hourly.samples + excluded.samples, failures = hourly.failures + excluded.failures,
                 known_ms = {least}(3600000, hourly.known_ms + excluded.known_ms),
@@ -457,7 +474,32 @@ fn row_to_stored(target: &str, r: &[Val]) -> Stored {
         },
         maintenance: r[5].int() != 0,
         vantage: r[6].text(),
+        clock_step: r[7].int() != 0,
     }
+}
+
+/// Add the columns of [`ADDED_COLUMNS`] that an older database lacks.
+fn add_columns(db: &mut Db) -> anyhow::Result<()> {
+    for (table, column, def) in ADDED_COLUMNS {
+        let missing = match db.dialect() {
+            Dialect::Sqlite => db
+                .rows(&format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?"), &[(*column).into()])?
+                .first()
+                .is_none_or(|r| r[0].int() == 0),
+            Dialect::Postgres => db
+                .rows(
+                    "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?",
+                    &[(*table).into(), (*column).into()],
+                )?
+                .first()
+                .is_none_or(|r| r[0].int() == 0),
+        };
+        if missing {
+            let def = if db.dialect() == Dialect::Postgres { def.replace("INTEGER", "BIGINT") } else { def.to_string() };
+            db.batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// The spool: samples that could not be written, one JSON object a line.
