@@ -215,7 +215,9 @@ mod tests {
         assert_eq!(apply(&mut st, &sample(2000, false), &t, true, None), None);
         assert_eq!(st.health, Health::Up);
         assert!(clock_stepped(&st, &sample(500, false)) && clock_stepped(&st, &sample(2000, false)));
-        assert!(!clock_stepped(&st, &sample(2001, false)) && !clock_stepped(&TargetState::new("app"), &sample(1, true)));
+        assert!(
+            !clock_stepped(&st, &sample(2001, false)) && !clock_stepped(&TargetState::new("app"), &sample(1, true))
+        );
         let tr = apply(&mut st, &sample(500, false), &t, false, None);
         assert_eq!(tr, Some(Transition::Down { started: 2000, error: "refused".into() }), "clamped to the last time");
     }

@@ -725,3 +725,121 @@ fn a_clock_stepping_back_never_turns_failures_into_uptime() {
     assert_eq!(rusqlite_count(&db, "SELECT count(*) FROM samples WHERE clock_step = 1"), 1);
     assert_eq!(rusqlite_count(&db, "SELECT count(*) FROM samples"), 3);
 }
+
+/// An SVG timeline as the test reads it: the first row's plot area (from its segments), its
+/// axis labels with their x, the outage rectangles' widths, and the smallest font size.
+struct Timeline {
+    left: f64,
+    right: f64,
+    labels: Vec<(f64, String)>,
+    down_widths: Vec<f64>,
+    smallest_font: f64,
+}
+
+fn read_timeline(svg: &str) -> Timeline {
+    let doc = roxmltree::Document::parse(svg).expect("valid SVG (XML)");
+    let num = |n: &roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+    // The segment rectangles of the first row: the legend's swatches are 14 px high.
+    let segs: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && num(n, "height") > 20.0 && num(n, "width") < 999.0)
+        .collect();
+    let top = segs.iter().map(|n| num(n, "y")).fold(f64::MAX, f64::min);
+    let row: Vec<&roxmltree::Node> = segs.iter().filter(|n| num(n, "y") == top).collect();
+    let left = row.iter().map(|n| num(n, "x")).fold(f64::MAX, f64::min);
+    let right = row.iter().map(|n| num(n, "x") + num(n, "width")).fold(f64::MIN, f64::max);
+    let down_widths = row
+        .iter()
+        .filter(|n| n.attribute("fill").unwrap().eq_ignore_ascii_case("#CF222E"))
+        .map(|n| num(n, "width"))
+        .collect();
+    let label = regex::Regex::new(r"^(\d\d:\d\d|\d\d-\d\d|\d{4}-\d\d)$").unwrap();
+    let texts: Vec<roxmltree::Node> = doc.descendants().filter(|n| n.has_tag_name("text")).collect();
+    let labels = texts
+        .iter()
+        .filter_map(|n| {
+            let t = n.text().unwrap_or("").trim().to_string();
+            label.is_match(&t).then(|| (num(n, "x"), t))
+        })
+        .filter(|(x, _)| *x >= left && *x <= right)
+        .collect();
+    let smallest_font = texts.iter().map(|n| num(n, "font-size")).fold(f64::MAX, f64::min);
+    Timeline { left, right, labels, down_widths, smallest_font }
+}
+
+/// Each axis label names the time at its position, to within a pixel and a half: the time
+/// under the label is formatted as the label would be and compared.
+fn assert_labels_match_positions(tl: &Timeline, from: i64, to: i64) {
+    assert!(tl.labels.len() >= 2, "ticks are labelled: {:?}", tl.labels);
+    let per_px = (to - from) as f64 / (tl.right - tl.left);
+    for (x, text) in &tl.labels {
+        let at = from + ((x - tl.left) * per_px) as i64;
+        let near: Vec<String> = [-1.5, 0.0, 1.5]
+            .iter()
+            .map(|dx| {
+                let t = downtime_monitor::clock::fmt(at + (dx * per_px) as i64);
+                match text.len() {
+                    5 if text.contains(':') => t[11..16].to_string(),
+                    5 => t[5..10].to_string(),
+                    _ => t[..7].to_string(),
+                }
+            })
+            .collect();
+        assert!(near.contains(text), "the label {text} at x={x} stands at {}", downtime_monitor::clock::fmt(at));
+        if text.contains(':') {
+            // A round time: a whole multiple of minutes within a pixel and a half.
+            let off = (at.rem_euclid(60_000)).min(60_000 - at.rem_euclid(60_000)) as f64;
+            assert!(off <= 1.5 * per_px, "the label {text} is {off} ms off a whole minute");
+        }
+    }
+}
+
+#[test]
+fn a_5_minute_outage_stays_visible_on_a_30_day_timeline_with_round_labelled_ticks() {
+    let env = Env::new("", None);
+    let log = env.dir.path().join("vf.log");
+    std::fs::write(&log, "Mon Jan 12 05:00:01 SAST 2026: VF Server DOWN\n").unwrap();
+    let out = env.run(&["import", "--format", "seed-log", log.to_str().unwrap(), "--target", "vf", "--interval", "5m"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let svg = env.dir.path().join("30d.svg");
+    let (since, until) = ("2026-01-01", "2026-01-31");
+    let args = ["report", "--since", since, "--until", until, "--format", "svg", "-o", svg.to_str().unwrap()];
+    assert_eq!(env.code(&args), 0);
+    let tl = read_timeline(&std::fs::read_to_string(&svg).unwrap());
+    assert_eq!(tl.down_widths.len(), 1, "one outage drawn");
+    assert!(tl.down_widths[0] >= 2.0, "the outage is at least 2 px wide: {:?}", tl.down_widths);
+    let day = 86_400_000;
+    let from = downtime_monitor::clock::parse_when(since, 0).unwrap();
+    let to = from + 30 * day;
+    assert_labels_match_positions(&tl, from, to);
+    // 30 days: one tick a week (Mondays 5, 12, 19, 26 January 2026), labelled with the date.
+    let texts: Vec<&str> = tl.labels.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, ["01-05", "01-12", "01-19", "01-26"]);
+    assert!(tl.smallest_font >= 11.0, "readable labels: {} px", tl.smallest_font);
+    // The HTML lists the incident next to the timeline.
+    let html =
+        String::from_utf8_lossy(&env.run(&["report", "--since", since, "--until", until, "--format", "html"]).stdout)
+            .to_string();
+    assert!(html.contains("<h2>vf incidents</h2>") && html.contains("<td>2026-01-12T03:00:01Z</td>"), "{html}");
+}
+
+#[test]
+fn a_2_hour_timeline_has_ticks_on_round_minutes_labelled_with_their_time() {
+    let app = AppBackend::start("ticks").unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), None);
+    assert_eq!(env.code(&["check"]), 0);
+    let now = now_ms();
+    let (from, to) = (now - 2 * 3_600_000 - 17_000, now);
+    let (since, until) = (downtime_monitor::clock::fmt(from), downtime_monitor::clock::fmt(to));
+    let (from, to) = (from / 1000 * 1000, to / 1000 * 1000);
+    let svg = env.dir.path().join("2h.svg");
+    let args = ["report", "--since", &since, "--until", &until, "--format", "svg", "-o", svg.to_str().unwrap()];
+    assert_eq!(env.code(&args), 0);
+    let tl = read_timeline(&std::fs::read_to_string(&svg).unwrap());
+    assert_labels_match_positions(&tl, from, to);
+    assert!(tl.labels.iter().all(|(_, t)| t.contains(':') || t.contains('-')), "{:?}", tl.labels);
+    assert!(tl
+        .labels
+        .iter()
+        .any(|(_, t)| t.ends_with(":00") || t.ends_with(":15") || t.ends_with(":30") || t.ends_with(":45")));
+}

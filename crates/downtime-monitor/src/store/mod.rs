@@ -495,7 +495,8 @@ fn add_columns(db: &mut Db) -> anyhow::Result<()> {
                 .is_none_or(|r| r[0].int() == 0),
         };
         if missing {
-            let def = if db.dialect() == Dialect::Postgres { def.replace("INTEGER", "BIGINT") } else { def.to_string() };
+            let def =
+                if db.dialect() == Dialect::Postgres { def.replace("INTEGER", "BIGINT") } else { def.to_string() };
             db.batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}"))?;
         }
     }
