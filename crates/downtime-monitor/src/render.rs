@@ -198,7 +198,7 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
             opt_dur(f.mtbf_ms),
             clock::fmt_duration(f.unknown_ms),
             clock::fmt_duration(f.maintenance_ms),
-            esc(f.decision.unwrap_or(""))
+            esc(f.decision.or(f.decision_withheld.as_ref().map(|_| "withheld: too much unknown time")).unwrap_or(""))
         );
     }
     h.push_str("</table>\n");
@@ -214,7 +214,11 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
                     clock::fmt_duration(m.figures.downtime_ms),
                     m.figures.incidents,
                     clock::fmt_duration(m.figures.unknown_ms),
-                    esc(m.figures.decision.unwrap_or(""))
+                    esc(m
+                        .figures
+                        .decision
+                        .or(m.figures.decision_withheld.as_ref().map(|_| "(withheld)"))
+                        .unwrap_or(""))
                 );
             }
             h.push_str("</table>\n");

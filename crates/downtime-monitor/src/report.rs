@@ -14,6 +14,10 @@ use crate::intervals::Spans;
 use crate::maintenance::Maintenance;
 use crate::store::{Incident, Store};
 
+/// A decision is withheld while more than this share (%) of the period is unknown: the
+/// figures describe too little of it to act on.
+pub const MAX_UNKNOWN_PCT: f64 = 50.0;
+
 /// What a stretch of time was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -59,6 +63,9 @@ pub struct Figures {
     pub mttr_ms: Option<i64>,
     pub mtbf_ms: Option<i64>,
     pub decision: Option<&'static str>,
+    /// Why there is no decision although there is an uptime (too much unknown time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_withheld: Option<String>,
 }
 
 /// One calendar month of a target (`--monthly`).
@@ -269,6 +276,8 @@ fn figures(h: &History, from: i64, to: i64, thresholds: &DecisionThresholds, cou
     let maintenance = h.maintenance.clip(from, to).total();
     let down = h.down.clip(from, to).total();
     let observed = known.total() - maintenance;
+    let unknown = (to - from) - known.total();
+    let unknown_pct = if to > from { unknown as f64 / (to - from) as f64 * 100.0 } else { 0.0 };
     let uptime_pct =
         (observed > 0).then(|| ((observed - down) as f64 / observed as f64 * 100.0 * 1000.0).round() / 1000.0);
     let in_period: Vec<&Incident> = h
@@ -291,14 +300,20 @@ fn figures(h: &History, from: i64, to: i64, thresholds: &DecisionThresholds, cou
         to,
         uptime_pct,
         downtime_ms: down,
-        unknown_ms: (to - from) - known.total(),
+        unknown_ms: unknown,
         maintenance_ms: maintenance,
         observed_ms: observed,
         incidents: in_period.len(),
         longest_ms: longest,
         mttr_ms: (!repairs.is_empty()).then(|| repairs.iter().sum::<i64>() / repairs.len() as i64),
         mtbf_ms: (!in_period.is_empty()).then(|| (observed - down) / in_period.len() as i64),
-        decision: uptime_pct.map(|u| thresholds.decide(u)),
+        decision: uptime_pct.filter(|_| unknown_pct <= MAX_UNKNOWN_PCT).map(|u| thresholds.decide(u)),
+        decision_withheld: (uptime_pct.is_some() && unknown_pct > MAX_UNKNOWN_PCT).then(|| {
+            format!(
+                "decision withheld: {unknown_pct:.2}% of the period is unknown (more than {MAX_UNKNOWN_PCT}%); \
+                 the uptime describes only the time the monitor saw"
+            )
+        }),
     }
 }
 
@@ -433,6 +448,9 @@ impl fmt::Display for Report {
             if let Some(d) = x.decision {
                 writeln!(f, "  decision: {d}")?;
             }
+            if let Some(w) = &x.decision_withheld {
+                writeln!(f, "  {w}")?;
+            }
             for n in &t.notes {
                 writeln!(f, "  note: {n}")?;
             }
@@ -445,7 +463,7 @@ impl fmt::Display for Report {
                     clock::fmt_duration(m.figures.downtime_ms),
                     m.figures.incidents,
                     clock::fmt_duration(m.figures.unknown_ms),
-                    m.figures.decision.unwrap_or("")
+                    m.figures.decision.unwrap_or(if m.figures.decision_withheld.is_some() { "(withheld)" } else { "" })
                 )?;
             }
             if !t.incident_list.is_empty() {

@@ -799,10 +799,12 @@ fn a_5_minute_outage_stays_visible_on_a_30_day_timeline_with_round_labelled_tick
     let env = Env::new("", None);
     let log = env.dir.path().join("vf.log");
     std::fs::write(&log, "Mon Jan 12 05:00:01 SAST 2026: VF Server DOWN\n").unwrap();
-    let out = env.run(&["import", "--format", "seed-log", log.to_str().unwrap(), "--target", "vf", "--interval", "5m"]);
+    let (since, until) = ("2026-01-01", "2026-01-31");
+    // The old script ran all month.
+    let import = ["import", "--format", "seed-log", log.to_str().unwrap(), "--target", "vf", "--interval", "5m"];
+    let out = env.run(&[&import[..], &["--from", since, "--until", until]].concat());
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let svg = env.dir.path().join("30d.svg");
-    let (since, until) = ("2026-01-01", "2026-01-31");
     let args = ["report", "--since", since, "--until", until, "--format", "svg", "-o", svg.to_str().unwrap()];
     assert_eq!(env.code(&args), 0);
     let tl = read_timeline(&std::fs::read_to_string(&svg).unwrap());
@@ -842,4 +844,30 @@ fn a_2_hour_timeline_has_ticks_on_round_minutes_labelled_with_their_time() {
         .labels
         .iter()
         .any(|(_, t)| t.ends_with(":00") || t.ends_with(":15") || t.ends_with(":30") || t.ends_with(":45")));
+}
+
+#[test]
+fn a_report_starts_at_the_first_sample_and_withholds_its_decision_while_most_is_unknown() {
+    let app = AppBackend::start("withheld").unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), None);
+    let before = now_ms();
+    assert_eq!(env.code(&["check"]), 0);
+    let r = env.json(&["report", "--since", "365d", "--json"]);
+    let first = r["from_ms"].as_i64().unwrap();
+    assert!(first >= before - 1000 && first <= now_ms(), "the report starts at the first sample: {r}");
+    let t = &r["targets"][0];
+    assert_eq!(t["unknown_ms"], 0, "{t}");
+    assert_eq!(t["decision"], "do nothing", "{t}");
+    // Old history a day long, then nothing until today's check: most of the period is unknown.
+    let log = env.dir.path().join("old.log");
+    std::fs::write(&log, "Mon Jan 12 05:00:01 SAST 2026: app DOWN\n").unwrap();
+    assert_eq!(env.code(&["import", "--format", "seed-log", log.to_str().unwrap(), "--target", "app"]), 0);
+    let r = env.json(&["report", "--since", "2025-06-01", "--json"]);
+    assert_eq!(r["from"], "2026-01-12T00:00:00Z", "{r}");
+    let t = &r["targets"][0];
+    assert!(t["uptime_pct"].as_f64().is_some(), "{t}");
+    assert!(t["decision"].is_null(), "no decision from a day of data in months: {t}");
+    assert!(t["decision_withheld"].as_str().unwrap().contains("unknown"), "{t}");
+    let human = String::from_utf8_lossy(&env.run(&["report", "--since", "2025-06-01"]).stdout).to_string();
+    assert!(human.contains("decision withheld") && !human.contains("decision: "), "{human}");
 }

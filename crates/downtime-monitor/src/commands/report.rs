@@ -71,6 +71,21 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
         }
         names = args.targets.clone();
     }
+    // A period that starts long before the history does would be mostly unknown: it starts
+    // at the first record of the targets instead.
+    let mut first: Option<i64> = None;
+    for name in &names {
+        if let Some(t) = store.first_at(name, args.quorum.is_some())? {
+            first = Some(first.map_or(t, |f| f.min(t)));
+        }
+    }
+    let from = match first {
+        Some(f) if f > from && f < to => {
+            tracing::info!("the history begins at {}: the report starts there", clock::fmt(f));
+            f
+        }
+        _ => from,
+    };
     if let Some(q) = args.quorum {
         let seen = store.vantages(from, to)?;
         if q > seen.len() {

@@ -358,6 +358,21 @@ impl Store {
             .collect())
     }
 
+    /// When the history of `target` begins (its first sample, hourly row or incident; every
+    /// vantage's with `all_vantages`), if there is any.
+    pub fn first_at(&mut self, target: &str, all_vantages: bool) -> anyhow::Result<Option<i64>> {
+        let (vf, vp) = self.vantage_filter(all_vantages);
+        let mut first: Option<i64> = None;
+        for (table, column) in [("samples", "at"), ("hourly", "hour"), ("incidents", "started")] {
+            let sql = format!("SELECT min({column}) FROM {table} WHERE target = ?{vf}");
+            let params: Vec<Val> = [vec![target.into()], vp.clone()].concat();
+            if let Some(t) = self.db.rows(&sql, &params)?.first().and_then(|r| r[0].opt_int()) {
+                first = Some(first.map_or(t, |f| f.min(t)));
+            }
+        }
+        Ok(first)
+    }
+
     /// The vantages with raw samples in `[from, to)`, sorted.
     pub fn vantages(&mut self, from: i64, to: i64) -> anyhow::Result<Vec<String>> {
         let rows = self.db.rows(
