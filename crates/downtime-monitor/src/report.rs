@@ -102,6 +102,8 @@ pub struct Report {
     pub to_ms: i64,
     pub vantage: String,
     pub thresholds: DecisionThresholds,
+    /// The time zone of the monthly rows.
+    pub timezone: String,
     pub targets: Vec<TargetReport>,
 }
 
@@ -345,21 +347,24 @@ pub struct Scope {
     pub monthly: bool,
     /// Count a target down only while this many vantages saw it down.
     pub quorum: Option<usize>,
+    /// The zone of the monthly rows' calendar.
+    pub zone: clock::Zone,
 }
 
 /// Build the report for the scope's targets over `[from, to)`.
 pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::Result<Report> {
-    let Scope { targets, from, to, thresholds, monthly, quorum } = scope.clone();
+    let Scope { targets, from, to, thresholds, monthly, quorum, zone } = scope.clone();
     let mut out = Vec::new();
+    let zone = &zone;
     for name in &targets {
         let h = history(store, maint, name, from, to, quorum)?;
         let months = if monthly {
             let mut rows = Vec::new();
-            let mut m = clock::month_start(from);
+            let mut m = zone.month_start(from);
             while m < to {
-                let next = clock::next_month(m);
+                let next = zone.next_month(m);
                 rows.push(MonthRow {
-                    month: clock::month_label(m),
+                    month: zone.month_label(m),
                     figures: figures(&h, m.max(from), next.min(to), &thresholds, Count::StartedIn),
                 });
                 m = next;
@@ -406,6 +411,7 @@ pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::R
             None => store.vantage().to_string(),
         },
         thresholds,
+        timezone: zone.name(),
         targets: out,
     })
 }

@@ -871,3 +871,35 @@ fn a_report_starts_at_the_first_sample_and_withholds_its_decision_while_most_is_
     let human = String::from_utf8_lossy(&env.run(&["report", "--since", "2025-06-01"]).stdout).to_string();
     assert!(human.contains("decision withheld") && !human.contains("decision: "), "{human}");
 }
+
+#[test]
+fn monthly_rows_follow_the_configured_time_zone() {
+    let env = Env::new("timezone = \"Africa/Johannesburg\"\n", None);
+    let log = env.dir.path().join("vf.log");
+    // 01:30 on 1 April in Johannesburg is 23:30 on 31 March in UTC.
+    std::fs::write(&log, "Wed Apr  1 01:30:01 SAST 2026: VF Server DOWN\n").unwrap();
+    let out = env.run(&["import", "--format", "seed-log", log.to_str().unwrap(), "--target", "vf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let months = |extra: &[&str]| {
+        let r = env.json(
+            &[extra, &["report", "--since", "2026-03-01", "--until", "2026-05-01", "--monthly", "--json"]].concat(),
+        );
+        let rows: Vec<(String, i64)> = r["targets"][0]["months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["month"].as_str().unwrap().to_string(), m["incidents"].as_i64().unwrap()))
+            .collect();
+        (r["timezone"].as_str().unwrap().to_string(), rows)
+    };
+    let (zone, rows) = months(&[]);
+    assert_eq!(zone, "Africa/Johannesburg");
+    // (--until is UTC midnight: 02:00 on 1 May locally, so a short May row follows.)
+    assert_eq!(rows[..2], [("2026-03".to_string(), 0), ("2026-04".to_string(), 1)], "the outage is in April locally");
+    let (zone, rows) = months(&["--timezone", "UTC"]);
+    assert_eq!(zone, "UTC");
+    assert_eq!(rows[0], ("2026-03".to_string(), 1), "and in March in UTC: {rows:?}");
+    let out = env.run(&["--timezone", "Mars/Olympus", "report"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Mars/Olympus"));
+}

@@ -49,6 +49,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     if args.quorum == Some(0) {
         return Err(exit::error(Code::Usage, "--quorum must be at least 1"));
     }
+    let zone = clock::Zone::new(setup.config.timezone.as_deref()).map_err(|e| exit::error(Code::Usage, e))?;
     let now = clock::now_ms();
     let from = clock::parse_when(&args.since, now).map_err(|e| exit::error(Code::Usage, format!("--since: {e}")))?;
     let to = clock::parse_when(&args.until, now).map_err(|e| exit::error(Code::Usage, format!("--until: {e}")))?;
@@ -102,7 +103,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     let maint = Maintenance { recurring: setup.recurring.clone(), windows: store.windows(from)? };
     let thresholds = setup.config.decision;
     let scope =
-        crate::report::Scope { targets: names, from, to, thresholds, monthly: args.monthly, quorum: args.quorum };
+        crate::report::Scope { targets: names, from, to, thresholds, monthly: args.monthly, quorum: args.quorum, zone };
     let report = crate::report::build(&mut store, &maint, &scope)?;
     let format = if setup.ctx.output.json { ReportFormat::Json } else { args.format };
     let text = match format {
