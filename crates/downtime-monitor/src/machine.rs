@@ -77,7 +77,7 @@ impl TargetState {
 }
 
 /// A change worth an alert (and, for Down/Recovered, an incident record).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Transition {
     Down { started: i64, error: String },

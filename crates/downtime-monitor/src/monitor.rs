@@ -17,6 +17,12 @@ use crate::maintenance::Maintenance;
 use crate::store::{IncidentChange, Spool, Store, Stored};
 use crate::target::{Sample, Target};
 
+/// The time a round spends delivering alerts at most; the rest waits in the outbox.
+pub const DELIVERY_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An alert not delivered within this long (24 h) is given up, with an error in the log.
+pub const OUTBOX_MAX_AGE_MS: i64 = 24 * clock::HOUR_MS;
+
 /// Probe every target once, at most `concurrency` at a time.
 pub async fn probe_all(targets: &[Target], concurrency: usize) -> Vec<Sample> {
     let client = standby_common::probe::http::client(&Default::default()).ok();
@@ -100,6 +106,8 @@ pub struct Monitor {
     /// The open history, kept between rounds of the daemon (dropped after an error, so the
     /// next round reconnects).
     pub store: std::sync::Mutex<Option<Store>>,
+    /// An outbox delivery is running (the daemon starts one per batch).
+    pub delivering: std::sync::atomic::AtomicBool,
 }
 
 impl Monitor {
@@ -203,7 +211,9 @@ impl Monitor {
             );
         }
         let touched: Vec<TargetState> = states.values().filter(|s| lines.contains_key(&s.target)).cloned().collect();
-        store.save_round(&stored, &touched, &changes)?;
+        // Alerts go into the outbox with the state change (none without a notifier).
+        let alerts: &[(String, Transition)] = if self.notifiers.is_empty() { &[] } else { &transitions };
+        store.save_round_with_alerts(&stored, &touched, &changes, alerts, now)?;
         if let Err(e) = store.roll_up(now - self.retention_ms) {
             tracing::warn!("roll-up of old samples failed (will retry next run): {e:#}");
         }
@@ -212,24 +222,77 @@ impl Monitor {
         Ok((Round { at: clock::fmt(now), vantage: self.vantage.clone(), targets, down, replayed: 0 }, transitions))
     }
 
-    /// Alert on the transitions, all at once and within a minute in all (failures are logged
-    /// inside notify, never fatal), so slow webhooks cannot make a cron round overrun.
-    pub async fn alert(&self, transitions: &[(String, Transition)]) -> usize {
-        let mut sends = tokio::task::JoinSet::new();
-        for event in transitions.iter().map(|(target, tr)| self.event(target, tr)) {
-            let notifiers = self.notifiers.clone();
-            sends.spawn(async move { notifiers.send(&event).await });
+    /// Deliver the outbox: every alert not yet delivered (this round's and earlier rounds'
+    /// that failed), oldest first, one try each, all within [`DELIVERY_BUDGET`], so a hanging
+    /// webhook never holds the run for long; what is not delivered is tried again next round,
+    /// until it is older than [`OUTBOX_MAX_AGE_MS`]. An alert is delivered once a notifier
+    /// took it. Returns how many were delivered. Errors are logged: alerts never fail a round.
+    pub async fn deliver(&self) -> usize {
+        if self.notifiers.is_empty() {
+            return 0;
         }
-        let mut sent = 0;
-        let all = async {
-            while let Some(n) = sends.join_next().await {
-                sent += n.unwrap_or(0);
+        if self.delivering.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return 0; // the daemon's previous delivery is still running; it takes these too
+        }
+        let delivered = self.deliver_outbox().await;
+        self.delivering.store(false, std::sync::atomic::Ordering::SeqCst);
+        delivered
+    }
+
+    async fn deliver_outbox(&self) -> usize {
+        let now = clock::now_ms();
+        let pending = match self.with_store(|store| store.pending_alerts(now - OUTBOX_MAX_AGE_MS, now)) {
+            Ok((pending, gave_up)) => {
+                if gave_up > 0 {
+                    tracing::error!(
+                        "{gave_up} alert(s) could not be delivered within {} and were given up",
+                        clock::fmt_duration(OUTBOX_MAX_AGE_MS)
+                    );
+                }
+                pending
+            }
+            Err(e) => {
+                tracing::warn!("cannot read the alert outbox (tried again next round): {e:#}");
+                return 0;
             }
         };
-        if tokio::time::timeout(std::time::Duration::from_secs(60), all).await.is_err() {
-            tracing::warn!("alerts still unsent after 60s were given up");
+        let notifiers = self.notifiers.clone().with_backoff(standby_common::retry::Backoff::none());
+        let mut results: Vec<(i64, bool)> = Vec::new();
+        let sends = async {
+            for p in &pending {
+                let mut event = self.event(&p.target, &p.transition);
+                if p.attempts > 0 {
+                    event.message = format!("{} (alert from {}, delayed)", event.message, clock::fmt(p.created));
+                }
+                let ok = notifiers.send(&event).await > 0;
+                results.push((p.id, ok));
+            }
+        };
+        if tokio::time::timeout(DELIVERY_BUDGET, sends).await.is_err() {
+            tracing::warn!("alerts still unsent after {DELIVERY_BUDGET:?} are tried again next round");
         }
-        sent
+        let now = clock::now_ms();
+        let delivered = results.iter().filter(|(_, ok)| *ok).count();
+        if let Err(e) =
+            self.with_store(|store| results.iter().try_for_each(|(id, ok)| store.alert_attempted(*id, *ok, now)))
+        {
+            tracing::warn!("cannot record alert deliveries (they may be sent again): {e:#}");
+        }
+        delivered
+    }
+
+    /// Run `f` on the open history (opening it if needed).
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let mut guard = self.store.lock().map_err(|_| anyhow::anyhow!("the history connection was poisoned"))?;
+        let mut store = match guard.take() {
+            Some(store) => store,
+            None => Store::connect(&self.location, &self.vantage)?,
+        };
+        let result = f(&mut store);
+        if result.is_ok() {
+            *guard = Some(store);
+        }
+        result
     }
 
     fn event(&self, target: &str, tr: &Transition) -> Event {

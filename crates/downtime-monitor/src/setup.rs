@@ -65,6 +65,7 @@ impl Setup {
             reminder_ms: self.config.reminder.map(|d| millis(d.get())),
             retention_ms: millis(self.config.retention.get()),
             store: Default::default(),
+            delivering: Default::default(),
         }
     }
 

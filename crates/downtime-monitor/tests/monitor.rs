@@ -903,3 +903,32 @@ fn monthly_rows_follow_the_configured_time_zone() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Mars/Olympus"));
 }
+
+#[test]
+fn an_alert_that_failed_is_kept_in_the_outbox_and_delivered_on_a_later_round() {
+    let app = AppBackend::start("outbox").unwrap();
+    let hook = Webhook::start(500).unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), Some(&hook));
+    assert_eq!(env.code(&["check"]), 0);
+    app.set_healthy(false);
+    assert_eq!(env.code(&["check"]), 1, "DOWN");
+    assert_eq!(hook.received().len(), 1, "one try, answered 500");
+    let db = env.dir.path().join("state/monitor.db");
+    assert_eq!(rusqlite_count(&db, "SELECT count(*) FROM outbox WHERE delivered IS NULL"), 1, "kept");
+    assert_eq!(env.code(&["check"]), 1);
+    assert_eq!(hook.received().len(), 2, "tried again on the next round");
+    hook.set_status(200);
+    assert_eq!(env.code(&["check"]), 1);
+    let got = hook.received();
+    assert_eq!(got.len(), 3, "delivered");
+    let down = got[2].json();
+    assert_eq!((down["kind"].as_str(), down["subject"].as_str()), (Some("down"), Some("app")), "{down}");
+    assert!(down["message"].as_str().unwrap().contains("delayed"), "{down}");
+    assert_eq!(rusqlite_count(&db, "SELECT count(*) FROM outbox WHERE delivered IS NULL"), 0);
+    assert_eq!(env.code(&["check"]), 1);
+    assert_eq!(hook.received().len(), 3, "a delivered alert is not sent again");
+    app.set_healthy(true);
+    assert_eq!(env.code(&["check"]), 0);
+    let got = hook.received();
+    assert_eq!((got.len(), got[3].json()["kind"].as_str()), (4, Some("recovered")));
+}

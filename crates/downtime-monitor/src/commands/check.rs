@@ -21,8 +21,8 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     let rt = standby_common::runtime()?;
     let samples = rt.block_on(crate::monitor::probe_all(&setup.targets, setup.concurrency()));
     let monitor = setup.monitor();
-    let (round, transitions) = monitor.record(samples)?;
-    rt.block_on(monitor.alert(&transitions));
+    let (round, _transitions) = monitor.record(samples)?;
+    rt.block_on(monitor.deliver());
     if let Some(path) = &args.metrics_file {
         let mut m = crate::metrics::Metrics::default();
         m.update(&round);

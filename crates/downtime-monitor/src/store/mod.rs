@@ -34,6 +34,10 @@ CREATE TABLE IF NOT EXISTS incidents (
     id INTEGER PRIMARY KEY, target TEXT NOT NULL, vantage TEXT NOT NULL,
     started INTEGER NOT NULL, ended INTEGER, cause TEXT);
 CREATE INDEX IF NOT EXISTS incidents_by_target ON incidents (target, started);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY, target TEXT NOT NULL, vantage TEXT NOT NULL, created INTEGER NOT NULL,
+    transition TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, delivered INTEGER, gave_up INTEGER);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (vantage, delivered, gave_up);
 CREATE TABLE IF NOT EXISTS maintenance (
     id INTEGER PRIMARY KEY, target TEXT NOT NULL, start INTEGER NOT NULL, end_at INTEGER NOT NULL,
     reason TEXT NOT NULL);
@@ -107,6 +111,16 @@ pub struct Incident {
     pub ended: Option<i64>,
     pub cause: Option<String>,
     pub vantage: String,
+}
+
+/// An alert in the outbox, not yet delivered.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: i64,
+    pub target: String,
+    pub created: i64,
+    pub transition: Transition,
+    pub attempts: i64,
 }
 
 /// A maintenance window.
@@ -210,8 +224,29 @@ impl Store {
         states: &[TargetState],
         incidents: &[IncidentChange],
     ) -> anyhow::Result<()> {
+        self.save_round_with_alerts(samples, states, incidents, &[], 0)
+    }
+
+    /// [`Store::save_round`], and the round's alerts into the outbox (created at `now`) in
+    /// the same transaction: a state change is never recorded without its alert.
+    pub fn save_round_with_alerts(
+        &mut self,
+        samples: &[Stored],
+        states: &[TargetState],
+        incidents: &[IncidentChange],
+        alerts: &[(String, Transition)],
+        now: i64,
+    ) -> anyhow::Result<()> {
         self.db.batch("BEGIN")?;
-        let result = self.write_round(samples, states, incidents);
+        let result = self.write_round(samples, states, incidents).and_then(|_| {
+            for (target, tr) in alerts {
+                self.db.exec(
+                    "INSERT INTO outbox (target, vantage, created, transition) VALUES (?, ?, ?, ?)",
+                    &[target.into(), (&self.vantage).into(), now.into(), Val::Text(serde_json::to_string(tr)?)],
+                )?;
+            }
+            Ok(())
+        });
         match result {
             Ok(()) => self.db.batch("COMMIT"),
             Err(e) => {
@@ -262,6 +297,42 @@ impl Store {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Alerts of this vantage not yet delivered, oldest first; those created before
+    /// `oldest` are given up first (marked, and counted in the result's second part).
+    pub fn pending_alerts(&mut self, oldest: i64, now: i64) -> anyhow::Result<(Vec<Pending>, u64)> {
+        let v: Val = (&self.vantage).into();
+        let gave_up = self.db.exec(
+            "UPDATE outbox SET gave_up = ? WHERE vantage = ? AND delivered IS NULL AND gave_up IS NULL AND created < ?",
+            &[now.into(), v.clone(), oldest.into()],
+        )?;
+        let rows = self.db.rows(
+            "SELECT id, target, created, transition, attempts FROM outbox WHERE vantage = ? AND delivered IS NULL AND gave_up IS NULL ORDER BY id",
+            &[v],
+        )?;
+        let pending = rows
+            .iter()
+            .filter_map(|r| {
+                let transition = serde_json::from_str(&r[3].text()).ok()?;
+                Some(Pending {
+                    id: r[0].int(),
+                    target: r[1].text(),
+                    created: r[2].int(),
+                    transition,
+                    attempts: r[4].int(),
+                })
+            })
+            .collect();
+        Ok((pending, gave_up))
+    }
+
+    /// Record a delivery attempt of an outbox alert: delivered at `now`, or one more failure.
+    pub fn alert_attempted(&mut self, id: i64, delivered: bool, now: i64) -> anyhow::Result<()> {
+        let delivered: Val = if delivered { now.into() } else { Val::NullInt };
+        self.db
+            .exec("UPDATE outbox SET attempts = attempts + 1, delivered = ? WHERE id = ?", &[delivered, id.into()])?;
         Ok(())
     }
 
