@@ -166,11 +166,27 @@ impl std::str::FromStr for DecisionThresholds {
         let [do_nothing_above, watch_above, ups_above] = parts[..] else {
             return Err(format!("expected three percentages like 95,85,80, got {s:?}"));
         };
-        Ok(DecisionThresholds { do_nothing_above, watch_above, ups_above })
+        let d = DecisionThresholds { do_nothing_above, watch_above, ups_above };
+        d.check()?;
+        Ok(d)
     }
 }
 
 impl DecisionThresholds {
+    /// Percentages within 0–100, from do-nothing down to UPS.
+    pub fn check(&self) -> Result<(), String> {
+        let all = [self.do_nothing_above, self.watch_above, self.ups_above];
+        if all.iter().any(|p| !(0.0..=100.0).contains(p)) {
+            return Err(format!("decision thresholds must be percentages within 0-100, got {all:?}"));
+        }
+        if !(self.do_nothing_above >= self.watch_above && self.watch_above >= self.ups_above) {
+            return Err(format!(
+                "decision thresholds must go down: do-nothing-above >= watch-above >= ups-above, got {all:?}"
+            ));
+        }
+        Ok(())
+    }
+
     /// The decision for an uptime percentage.
     pub fn decide(&self, uptime_pct: f64) -> &'static str {
         if uptime_pct > self.do_nothing_above {

@@ -932,3 +932,42 @@ fn an_alert_that_failed_is_kept_in_the_outbox_and_delivered_on_a_later_round() {
     let got = hook.received();
     assert_eq!((got.len(), got[3].json()["kind"].as_str()), (4, Some("recovered")));
 }
+
+#[test]
+fn thresholds_of_0_empty_names_disordered_decisions_and_windows_for_unknown_targets_are_exit_2() {
+    let app = AppBackend::start("bad-input").unwrap();
+    let ok = target("app", &app.url("/health"), 1, 1, "60s");
+    for (body, at, says) in [
+        (target("app", &app.url("/health"), 0, 1, "60s"), "[[downtime-monitor.target]]", "at least 1"),
+        (target("app", &app.url("/health"), 1, 0, "60s"), "[[downtime-monitor.target]]", "at least 1"),
+        (target("", &app.url("/health"), 1, 1, "60s"), "[[downtime-monitor.target]]", "the name is empty"),
+        (
+            format!("decision = {{ do-nothing-above = 80.0, watch-above = 85.0, ups-above = 95.0 }}\n{ok}"),
+            "decision",
+            "must go down",
+        ),
+        (
+            format!("decision = {{ do-nothing-above = 195.0, watch-above = 85.0, ups-above = 80.0 }}\n{ok}"),
+            "decision",
+            "0-100",
+        ),
+        (
+            format!("{ok}\n[[downtime-monitor.maintenance]]\ntarget = \"ap\"\nstart = \"02:00\"\nduration = \"1h\"\n"),
+            "[[downtime-monitor.maintenance]]",
+            "did you mean \"app\"",
+        ),
+    ] {
+        // The file is "[downtime-monitor]", "vantage = ...", then the body: the error names the
+        // line that starts with `at`.
+        let n = body.lines().position(|l| l.starts_with(at)).unwrap() + 3;
+        let line = format!("standby.toml:{n}:1:");
+        let env = Env::new(&body, None);
+        let out = env.run(&["check"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{body}: {err}");
+        assert!(err.contains(&line) && err.contains(says), "{line}: {body}: {err}");
+    }
+    let env = Env::new(&ok, None);
+    assert_eq!(env.code(&["--decision", "80,85,95", "check"]), 2, "the flag is checked too");
+    assert_eq!(env.code(&["--decision", "96,86,81", "check"]), 0);
+}
