@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 use standby_common::duration::{millis, HumanDuration};
-use standby_common::exit::{self, Code, CodedResult};
+use standby_common::exit::{self, Code};
 
 use crate::clock;
 use crate::setup::Setup;
@@ -138,7 +138,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
         samples.push(Stored::new(&s, false));
         at += interval_ms;
     }
-    let mut store = setup.store().code(Code::Failed)?;
+    let mut store = setup.store()?;
     let history: Vec<IncidentChange> = outages
         .iter()
         .map(|&(started, ended)| IncidentChange::Imported { target: target.clone(), started, ended })
