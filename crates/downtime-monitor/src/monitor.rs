@@ -90,6 +90,42 @@ pub struct Round {
     pub down: usize,
     /// Samples replayed from the spool into the database this round.
     pub replayed: usize,
+    /// `-q`: print only the failing targets and a summary.
+    #[serde(skip)]
+    pub quiet: bool,
+    /// The round could not be recorded: the results are the probes' alone (health unknown).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unrecorded: bool,
+}
+
+impl Round {
+    /// The probes' results when the history could not be written: each target's answer,
+    /// its health unknown (the state lives in the history).
+    pub fn unrecorded(samples: &[Sample], vantage: &str) -> Round {
+        let targets = samples
+            .iter()
+            .map(|s| TargetLine {
+                target: s.target.clone(),
+                ok: s.ok,
+                latency_ms: s.latency_ms,
+                health: Health::Unknown,
+                since: clock::fmt(s.at),
+                error: s.error.clone(),
+                transition: None,
+                maintenance: false,
+                clock_step: false,
+            })
+            .collect();
+        Round {
+            at: clock::fmt(clock::now_ms()),
+            vantage: vantage.to_string(),
+            targets,
+            down: 0,
+            replayed: 0,
+            quiet: false,
+            unrecorded: true,
+        }
+    }
 }
 
 /// Everything a round needs besides the samples.
@@ -219,7 +255,16 @@ impl Monitor {
         }
         let targets: Vec<TargetLine> = self.targets.iter().filter_map(|t| lines.remove(&t.name)).collect();
         let down = targets.iter().filter(|l| l.health == Health::Down).count();
-        Ok((Round { at: clock::fmt(now), vantage: self.vantage.clone(), targets, down, replayed: 0 }, transitions))
+        let round = Round {
+            at: clock::fmt(now),
+            vantage: self.vantage.clone(),
+            targets,
+            down,
+            replayed: 0,
+            quiet: false,
+            unrecorded: false,
+        };
+        Ok((round, transitions))
     }
 
     /// Deliver the outbox: every alert not yet delivered (this round's and earlier rounds'
@@ -319,14 +364,16 @@ impl Monitor {
                     clock::fmt(*started)
                 ),
             )
-            .with_details(serde_json::json!({ "duration_s": (ended - started) / 1000 })),
+            // Whole seconds, rounded as the message's duration is.
+            .with_details(serde_json::json!({ "duration_s": ((ended - started).max(0) + 500) / 1000 })),
         }
     }
 }
 
 impl std::fmt::Display for Round {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for l in &self.targets {
+        let failing = |l: &&TargetLine| !l.ok || l.health == Health::Down || l.transition.is_some();
+        for l in self.targets.iter().filter(|l| !self.quiet || failing(l)) {
             let mark = match (l.maintenance, l.ok) {
                 (true, _) => "MAINT",
                 (false, true) => "ok",
@@ -359,6 +406,13 @@ impl std::fmt::Display for Round {
         }
         if self.replayed > 0 {
             writeln!(f, "({} spooled sample(s) from earlier runs written)", self.replayed)?;
+        }
+        if self.quiet {
+            let failed = self.targets.iter().filter(|l| !l.ok && !l.maintenance).count();
+            writeln!(f, "{failed} of {} target(s) failed this round, {} DOWN", self.targets.len(), self.down)?;
+        }
+        if self.unrecorded {
+            writeln!(f, "(not recorded: the history could not be written, see below)")?;
         }
         Ok(())
     }

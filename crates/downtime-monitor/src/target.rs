@@ -182,8 +182,9 @@ async fn run_command(argv: &[String], timeout: Duration) -> ProbeResult {
             let code = f.status.code().map(|c| c.to_string()).unwrap_or_else(|| "signal".into());
             let tail = f.stderr_tail();
             let out = if tail.trim().is_empty() { f.stdout_text() } else { tail };
-            let last = out.lines().last().unwrap_or("").trim().to_string();
-            ProbeResult::fail(elapsed, probe::Failure::Unexpected, format!("exit {code}: {last}"))
+            let last = out.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("");
+            let message = if last.is_empty() { format!("exit {code}") } else { format!("exit {code}: {last}") };
+            ProbeResult::fail(elapsed, probe::Failure::Unexpected, message)
         }
         Ok(Err(e)) => ProbeResult::fail(elapsed, probe::Failure::Unreachable, format!("{e:#}")),
         Err(e) => ProbeResult::fail(elapsed, probe::Failure::Protocol, e.to_string()),

@@ -168,7 +168,11 @@ fn down_after_exactly_the_threshold_recovered_after_the_threshold_one_alert_each
     assert_eq!(alerts.len(), 2);
     let rec = alerts[1].json();
     assert_eq!(rec["kind"], "recovered");
-    assert!(rec["details"]["duration_s"].as_i64().is_some());
+    let secs = rec["details"]["duration_s"].as_i64().unwrap();
+    let message = rec["message"].as_str().unwrap();
+    if secs < 60 {
+        assert!(message.contains(&format!("RECOVERED after {secs}s ")), "the message and duration_s agree: {rec}");
+    }
 
     let status = env.json(&["status", "--json"]);
     assert_eq!(status["targets"][0]["health"], "up");
@@ -284,6 +288,38 @@ fn a_command_target_uses_the_exit_code_as_health() {
     let out = env.json(&["check", "--json"]);
     assert_eq!(out["targets"][0]["health"], "down");
     assert_eq!(out["targets"][0]["error"], "exit 1: lag 120s");
+    let silent = Env::new(
+        "[[downtime-monitor.target]]\nname = \"quiet\"\nkind = \"command\"\ncommand = [\"false\"]\nfailure-threshold = 1\n",
+        None,
+    );
+    let out = silent.json(&["check", "--json"]);
+    assert_eq!(out["targets"][0]["error"], "exit 1", "no dangling colon without output: {out}");
+}
+
+#[test]
+fn quiet_prints_only_the_failing_targets_and_a_summary() {
+    let good = AppBackend::start("q-good").unwrap();
+    let bad = AppBackend::start("q-bad").unwrap();
+    bad.set_healthy(false);
+    let env = Env::new(
+        &format!(
+            "{}{}",
+            target("good-app", &good.url("/health"), 3, 1, "60s"),
+            target("bad-app", &bad.url("/health"), 3, 1, "60s")
+        ),
+        None,
+    );
+    let out = env.run(&["-q", "check"]);
+    assert_eq!(out.status.code(), Some(0), "1 failure of 3: not DOWN yet");
+    assert!(out.stdout.is_empty(), "exit 0 under -q prints nothing");
+    for _ in 0..2 {
+        env.run(&["-q", "check"]);
+    }
+    let out = env.run(&["-q", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bad-app") && !text.contains("good-app"), "{text}");
+    assert!(text.contains("1 of 2 target(s) failed this round, 1 DOWN"), "{text}");
 }
 
 #[test]
@@ -359,7 +395,16 @@ fn an_unusable_database_spools_the_samples_and_the_next_run_writes_them() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1 sample(s) kept in") && err.contains("spool"), "{err}");
-    assert_eq!(env.code(&["check"]), 1, "still broken: spooled again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("app") && stdout.contains(" ok ") && stdout.contains("not recorded"), "{stdout}");
+    let out = env.run(&["check", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "still broken: spooled again");
+    let round: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (round["targets"][0]["ok"].as_bool(), round["unrecorded"].as_bool()),
+        (Some(true), Some(true)),
+        "{round}"
+    );
     std::fs::remove_file(&db).unwrap(); // the operator moves the broken file away
     let out = env.json(&["check", "--json"]);
     assert_eq!(out["replayed"], 2, "{out}");
