@@ -1016,3 +1016,42 @@ fn thresholds_of_0_empty_names_disordered_decisions_and_windows_for_unknown_targ
     assert_eq!(env.code(&["--decision", "80,85,95", "check"]), 2, "the flag is checked too");
     assert_eq!(env.code(&["--decision", "96,86,81", "check"]), 0);
 }
+
+#[test]
+fn seed_log_lines_written_by_real_date_in_many_zones_and_formats_are_read() {
+    let env = Env::new("", None);
+    // One instant, 2026-11-24T12:05:01Z, as `date` prints it in several zones and formats.
+    let ts = "2026-11-24T12:05:01Z";
+    let mut log = String::new();
+    for tz in ["Africa/Johannesburg", "Asia/Dubai", "America/Sao_Paulo", "America/New_York", "Asia/Kolkata", "UTC"] {
+        for format in [None, Some("+%a %d %b %Y %I:%M:%S %p %Z"), Some("+%a %d %b %H:%M:%S %Z %Y")] {
+            let mut date = Command::new("date");
+            date.env("TZ", tz).env("LC_ALL", "C").args(["-d", ts]);
+            if let Some(f) = format {
+                date.arg(f);
+            }
+            let out = date.output().unwrap();
+            assert!(out.status.success());
+            log.push_str(&format!("{}: VF Server DOWN\n", String::from_utf8_lossy(&out.stdout).trim()));
+        }
+    }
+    let path = env.dir.path().join("vf.log");
+    std::fs::write(&path, &log).unwrap();
+    let out = env.run(&["import", "--format", "seed-log", path.to_str().unwrap(), "--target", "vf"]);
+    assert_eq!(out.status.code(), Some(0), "{log}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 18 DOWN line(s) as 1 outage(s)"), "{log}");
+    let r = env.json(&["report", "--since", "2026-11-24", "--until", "2026-11-25", "--json"]);
+    assert_eq!(r["targets"][0]["incident_list"][0]["started"], "2026-11-24T12:05:01Z", "{log}");
+    // An offset that starts with '-' is a value; it applies to lines without a known zone.
+    std::fs::write(&path, "Tue Nov 24 07:05:01 2026: VF Server DOWN\nnot a line\n").unwrap();
+    let import =
+        ["import", "--format", "seed-log", path.to_str().unwrap(), "--target", "vf2", "--utc-offset", "-05:00"];
+    let out = env.run(&import);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vf.log:2:"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env.run(&[&import[..], &["--skip-bad-lines"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vf.log:2: skipped"));
+    let r = env.json(&["report", "--target", "vf2", "--since", "2026-11-24", "--until", "2026-11-25", "--json"]);
+    assert_eq!(r["targets"][0]["incident_list"][0]["started"], "2026-11-24T12:05:01Z");
+}
