@@ -15,6 +15,8 @@ packages=(
   rclone restic
   # load generator for the deploy benchmark
   wrk
+  # a clock stepped back for one run, in downtime-monitor's tests
+  faketime
   # the harness runs postgres as an unprivileged user (runuser) and needs these
   util-linux passwd procps ca-certificates openssl curl
 )
@@ -46,7 +48,7 @@ if ! id standby-test >/dev/null 2>&1; then
   useradd --create-home --shell /bin/sh standby-test
 fi
 
-for bin in nginx pdns_server dig rclone restic sqlite3 /usr/lib/postgresql/15/bin/initdb; do
+for bin in nginx pdns_server dig rclone restic sqlite3 faketime /usr/lib/postgresql/15/bin/initdb; do
   command -v "$bin" >/dev/null 2>&1 || { echo "install-deps: $bin still missing" >&2; exit 1; }
 done
 echo "install-deps: ok"

@@ -88,6 +88,63 @@ fn parse_date(s: &str) -> Option<(i64, u32, u32)> {
     parts.next().is_none().then_some((y, m, d))
 }
 
+/// A time zone for calendar months: UTC, or an IANA zone from the system's tzdata.
+#[derive(Debug, Clone, Default)]
+pub struct Zone(Option<jiff::tz::TimeZone>);
+
+impl Zone {
+    /// `None` is UTC; a name not in tzdata is an error.
+    pub fn new(name: Option<&str>) -> Result<Zone, String> {
+        match name {
+            None => Ok(Zone(None)),
+            Some(n) => jiff::tz::TimeZone::get(n)
+                .map(|tz| Zone(Some(tz)))
+                .map_err(|e| format!("timezone {n:?} is not a known time zone (e.g. Africa/Johannesburg): {e}")),
+        }
+    }
+
+    fn zoned(&self, ms: i64) -> Option<jiff::Zoned> {
+        let tz = self.0.as_ref()?;
+        jiff::Timestamp::from_millisecond(ms).ok().map(|t| t.to_zoned(tz.clone()))
+    }
+
+    /// Start of the calendar month containing `ms`, in this zone.
+    pub fn month_start(&self, ms: i64) -> i64 {
+        match self.zoned(ms).and_then(|z| z.first_of_month().and_then(|z| z.start_of_day()).ok()) {
+            Some(z) => z.timestamp().as_millisecond(),
+            None => month_start(ms),
+        }
+    }
+
+    /// Start of the month after the one containing `ms`, in this zone.
+    pub fn next_month(&self, ms: i64) -> i64 {
+        let next = self.zoned(self.month_start(ms)).and_then(|z| {
+            z.checked_add(jiff::Span::new().months(1))
+                .and_then(|z| z.first_of_month())
+                .and_then(|z| z.start_of_day())
+                .ok()
+        });
+        match next {
+            Some(z) => z.timestamp().as_millisecond(),
+            None if self.0.is_some() => MAX_MS,
+            None => next_month(ms),
+        }
+    }
+
+    /// "2026-03" for the month containing `ms`, in this zone.
+    pub fn month_label(&self, ms: i64) -> String {
+        match self.zoned(ms) {
+            Some(z) => format!("{:04}-{:02}", z.year(), z.month()),
+            None => month_label(ms),
+        }
+    }
+
+    /// The zone's name ("UTC" without one).
+    pub fn name(&self) -> String {
+        self.0.as_ref().and_then(|tz| tz.iana_name().map(str::to_string)).unwrap_or_else(|| "UTC".into())
+    }
+}
+
 /// "+02:00" / "-05:30" / "Z" as an offset in ms.
 pub fn parse_offset(s: &str) -> Result<i64, String> {
     let bad = || format!("invalid UTC offset {s:?}: expected e.g. +02:00");
@@ -126,6 +183,22 @@ mod tests {
         assert_eq!(next_month(mid_feb), days_from_civil(2024, 3, 1) * DAY_MS);
         assert_eq!(month_label(mid_feb), "2024-02");
         assert_eq!(next_month(days_from_civil(2025, 12, 31) * DAY_MS), days_from_civil(2026, 1, 1) * DAY_MS);
+    }
+
+    #[test]
+    fn months_in_a_time_zone_start_at_local_midnight() {
+        let sast = Zone::new(Some("Africa/Johannesburg")).unwrap();
+        // 2026-03-31T23:30:00Z is already 1 April in Johannesburg (UTC+2).
+        let ms = days_from_civil(2026, 3, 31) * DAY_MS + 23 * HOUR_MS + 30 * 60_000;
+        assert_eq!(sast.month_label(ms), "2026-04");
+        assert_eq!(sast.month_start(ms), days_from_civil(2026, 3, 31) * DAY_MS + 22 * HOUR_MS);
+        assert_eq!(sast.next_month(ms), days_from_civil(2026, 4, 30) * DAY_MS + 22 * HOUR_MS);
+        let utc = Zone::default();
+        assert_eq!(
+            (utc.month_label(ms), utc.month_start(ms)),
+            ("2026-03".into(), days_from_civil(2026, 3, 1) * DAY_MS)
+        );
+        assert!(Zone::new(Some("Mars/Olympus")).is_err());
     }
 
     #[test]

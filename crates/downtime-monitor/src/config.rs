@@ -6,6 +6,7 @@
 //! vantage = "office"              # who is looking (several monitors can share a database)
 //! retention = "30d"               # raw samples kept; older ones are rolled up per hour
 //! decision = { do-nothing-above = 95.0, watch-above = 85.0, ups-above = 80.0 }
+//! timezone = "Africa/Johannesburg"  # monthly rows start at local midnight [default: UTC]
 //!
 //! [[downtime-monitor.target]]
 //! name = "vf-server"
@@ -63,6 +64,10 @@ standby_common::section! {
         /// Repeat the DOWN alert this often while a target stays down [default: never]
         #[arg(long, value_name = "DUR")]
         pub reminder: Option<HumanDuration>,
+        /// Time zone of the report's calendar months (an IANA name such as
+        /// Africa/Johannesburg, from the system's tzdata) [default: UTC]
+        #[arg(long, value_name = "ZONE")]
+        pub timezone: Option<String>,
         /// Uptime % thresholds behind the report's decision: do nothing above, watch above,
         /// consider a UPS above (else UPS and LTE backup); in the file an inline table
         #[arg(long, value_name = "NOTHING,WATCH,UPS", default_value = "95,85,80")]
@@ -161,11 +166,27 @@ impl std::str::FromStr for DecisionThresholds {
         let [do_nothing_above, watch_above, ups_above] = parts[..] else {
             return Err(format!("expected three percentages like 95,85,80, got {s:?}"));
         };
-        Ok(DecisionThresholds { do_nothing_above, watch_above, ups_above })
+        let d = DecisionThresholds { do_nothing_above, watch_above, ups_above };
+        d.check()?;
+        Ok(d)
     }
 }
 
 impl DecisionThresholds {
+    /// Percentages within 0–100, from do-nothing down to UPS.
+    pub fn check(&self) -> Result<(), String> {
+        let all = [self.do_nothing_above, self.watch_above, self.ups_above];
+        if all.iter().any(|p| !(0.0..=100.0).contains(p)) {
+            return Err(format!("decision thresholds must be percentages within 0-100, got {all:?}"));
+        }
+        if !(self.do_nothing_above >= self.watch_above && self.watch_above >= self.ups_above) {
+            return Err(format!(
+                "decision thresholds must go down: do-nothing-above >= watch-above >= ups-above, got {all:?}"
+            ));
+        }
+        Ok(())
+    }
+
     /// The decision for an uptime percentage.
     pub fn decide(&self, uptime_pct: f64) -> &'static str {
         if uptime_pct > self.do_nothing_above {

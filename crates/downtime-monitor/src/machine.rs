@@ -77,12 +77,20 @@ impl TargetState {
 }
 
 /// A change worth an alert (and, for Down/Recovered, an incident record).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Transition {
     Down { started: i64, error: String },
     Recovered { started: i64, ended: i64 },
     Reminder { started: i64, error: String },
+}
+
+/// Whether `sample` was taken while the clock was behind the target's last sample (the clock
+/// stepped back): its time is not after the previous one. The machine still counts it (at
+/// the last time, see [`apply`]); the store keeps it flagged and reports leave its time out,
+/// so a clock step never turns into uptime.
+pub fn clock_stepped(state: &TargetState, sample: &Sample) -> bool {
+    state.last_at > 0 && sample.at <= state.last_at
 }
 
 /// Apply one sample. `reminder_ms` repeats the DOWN alert while down.
@@ -206,6 +214,10 @@ mod tests {
         apply(&mut st, &sample(1000, true), &t, false, None);
         assert_eq!(apply(&mut st, &sample(2000, false), &t, true, None), None);
         assert_eq!(st.health, Health::Up);
+        assert!(clock_stepped(&st, &sample(500, false)) && clock_stepped(&st, &sample(2000, false)));
+        assert!(
+            !clock_stepped(&st, &sample(2001, false)) && !clock_stepped(&TargetState::new("app"), &sample(1, true))
+        );
         let tr = apply(&mut st, &sample(500, false), &t, false, None);
         assert_eq!(tr, Some(Transition::Down { started: 2000, error: "refused".into() }), "clamped to the last time");
     }

@@ -34,6 +34,15 @@ pub fn recurring(file: &ConfigFile, config: &Config) -> anyhow::Result<Vec<Recur
         .map(|spanned| {
             let spec = spanned.get_ref();
             let err = |m: String| file.error_at(spanned.span().start, format!("maintenance window: {m}"));
+            if let Some(t) = spec.target.as_deref().filter(|t| *t != "*") {
+                if !config.targets.iter().any(|x| x.get_ref().name == t) {
+                    let names = config.targets.iter().map(|x| x.get_ref().name.as_str());
+                    let hint = standby_common::config::suggest(t, names)
+                        .map(|s| format!(" (did you mean {s:?}?)"))
+                        .unwrap_or_default();
+                    return Err(err(format!("target {t:?} is not a configured target{hint}")));
+                }
+            }
             let days = match &spec.days {
                 None => (0..7).collect(),
                 Some(list) => list

@@ -17,6 +17,12 @@ use crate::maintenance::Maintenance;
 use crate::store::{IncidentChange, Spool, Store, Stored};
 use crate::target::{Sample, Target};
 
+/// The time a round spends delivering alerts at most; the rest waits in the outbox.
+pub const DELIVERY_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An alert not delivered within this long (24 h) is given up, with an error in the log.
+pub const OUTBOX_MAX_AGE_MS: i64 = 24 * clock::HOUR_MS;
+
 /// Probe every target once, at most `concurrency` at a time.
 pub async fn probe_all(targets: &[Target], concurrency: usize) -> Vec<Sample> {
     let client = standby_common::probe::http::client(&Default::default()).ok();
@@ -70,6 +76,9 @@ pub struct TargetLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transition: Option<Transition>,
     pub maintenance: bool,
+    /// The clock was behind this target's last sample (see [`machine::clock_stepped`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub clock_step: bool,
 }
 
 /// What a round did.
@@ -81,6 +90,42 @@ pub struct Round {
     pub down: usize,
     /// Samples replayed from the spool into the database this round.
     pub replayed: usize,
+    /// `-q`: print only the failing targets and a summary.
+    #[serde(skip)]
+    pub quiet: bool,
+    /// The round could not be recorded: the results are the probes' alone (health unknown).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unrecorded: bool,
+}
+
+impl Round {
+    /// The probes' results when the history could not be written: each target's answer,
+    /// its health unknown (the state lives in the history).
+    pub fn unrecorded(samples: &[Sample], vantage: &str) -> Round {
+        let targets = samples
+            .iter()
+            .map(|s| TargetLine {
+                target: s.target.clone(),
+                ok: s.ok,
+                latency_ms: s.latency_ms,
+                health: Health::Unknown,
+                since: clock::fmt(s.at),
+                error: s.error.clone(),
+                transition: None,
+                maintenance: false,
+                clock_step: false,
+            })
+            .collect();
+        Round {
+            at: clock::fmt(clock::now_ms()),
+            vantage: vantage.to_string(),
+            targets,
+            down: 0,
+            replayed: 0,
+            quiet: false,
+            unrecorded: true,
+        }
+    }
 }
 
 /// Everything a round needs besides the samples.
@@ -97,6 +142,8 @@ pub struct Monitor {
     /// The open history, kept between rounds of the daemon (dropped after an error, so the
     /// next round reconnects).
     pub store: std::sync::Mutex<Option<Store>>,
+    /// An outbox delivery is running (the daemon starts one per batch).
+    pub delivering: std::sync::atomic::AtomicBool,
 }
 
 impl Monitor {
@@ -169,9 +216,18 @@ impl Monitor {
             };
             let in_maint = maint.active(&s.target, s.at);
             let state = states.entry(s.target.clone()).or_insert_with(|| TargetState::new(&s.target));
+            let clock_step = machine::clock_stepped(state, s);
+            if clock_step {
+                tracing::warn!(
+                    "{}: the clock stepped back ({} is not after the last check at {}): the sample is kept, its time is left out of reports",
+                    s.target,
+                    clock::fmt(s.at),
+                    clock::fmt(state.last_at)
+                );
+            }
             let tr = machine::apply(state, s, target, in_maint, self.reminder_ms);
             changes.extend(tr.as_ref().and_then(|t| IncidentChange::from_transition(&s.target, t)));
-            stored.push(Stored::new(s, in_maint));
+            stored.push(Stored { clock_step, ..Stored::new(s, in_maint) });
             if let Some(t) = &tr {
                 transitions.push((s.target.clone(), t.clone()));
             }
@@ -186,37 +242,102 @@ impl Monitor {
                     error: s.error.clone(),
                     transition: tr.or_else(|| lines.get(&s.target).and_then(|l| l.transition.clone())),
                     maintenance: in_maint,
+                    clock_step,
                 },
             );
         }
         let touched: Vec<TargetState> = states.values().filter(|s| lines.contains_key(&s.target)).cloned().collect();
-        store.save_round(&stored, &touched, &changes)?;
+        // Alerts go into the outbox with the state change (none without a notifier).
+        let alerts: &[(String, Transition)] = if self.notifiers.is_empty() { &[] } else { &transitions };
+        store.save_round_with_alerts(&stored, &touched, &changes, alerts, now)?;
         if let Err(e) = store.roll_up(now - self.retention_ms) {
             tracing::warn!("roll-up of old samples failed (will retry next run): {e:#}");
         }
         let targets: Vec<TargetLine> = self.targets.iter().filter_map(|t| lines.remove(&t.name)).collect();
         let down = targets.iter().filter(|l| l.health == Health::Down).count();
-        Ok((Round { at: clock::fmt(now), vantage: self.vantage.clone(), targets, down, replayed: 0 }, transitions))
+        let round = Round {
+            at: clock::fmt(now),
+            vantage: self.vantage.clone(),
+            targets,
+            down,
+            replayed: 0,
+            quiet: false,
+            unrecorded: false,
+        };
+        Ok((round, transitions))
     }
 
-    /// Alert on the transitions, all at once and within a minute in all (failures are logged
-    /// inside notify, never fatal), so slow webhooks cannot make a cron round overrun.
-    pub async fn alert(&self, transitions: &[(String, Transition)]) -> usize {
-        let mut sends = tokio::task::JoinSet::new();
-        for event in transitions.iter().map(|(target, tr)| self.event(target, tr)) {
-            let notifiers = self.notifiers.clone();
-            sends.spawn(async move { notifiers.send(&event).await });
+    /// Deliver the outbox: every alert not yet delivered (this round's and earlier rounds'
+    /// that failed), oldest first, one try each, all within [`DELIVERY_BUDGET`], so a hanging
+    /// webhook never holds the run for long; what is not delivered is tried again next round,
+    /// until it is older than [`OUTBOX_MAX_AGE_MS`]. An alert is delivered once a notifier
+    /// took it. Returns how many were delivered. Errors are logged: alerts never fail a round.
+    pub async fn deliver(&self) -> usize {
+        if self.notifiers.is_empty() {
+            return 0;
         }
-        let mut sent = 0;
-        let all = async {
-            while let Some(n) = sends.join_next().await {
-                sent += n.unwrap_or(0);
+        if self.delivering.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return 0; // the daemon's previous delivery is still running; it takes these too
+        }
+        let delivered = self.deliver_outbox().await;
+        self.delivering.store(false, std::sync::atomic::Ordering::SeqCst);
+        delivered
+    }
+
+    async fn deliver_outbox(&self) -> usize {
+        let now = clock::now_ms();
+        let pending = match self.with_store(|store| store.pending_alerts(now - OUTBOX_MAX_AGE_MS, now)) {
+            Ok((pending, gave_up)) => {
+                if gave_up > 0 {
+                    tracing::error!(
+                        "{gave_up} alert(s) could not be delivered within {} and were given up",
+                        clock::fmt_duration(OUTBOX_MAX_AGE_MS)
+                    );
+                }
+                pending
+            }
+            Err(e) => {
+                tracing::warn!("cannot read the alert outbox (tried again next round): {e:#}");
+                return 0;
             }
         };
-        if tokio::time::timeout(std::time::Duration::from_secs(60), all).await.is_err() {
-            tracing::warn!("alerts still unsent after 60s were given up");
+        let notifiers = self.notifiers.clone().with_backoff(standby_common::retry::Backoff::none());
+        let mut results: Vec<(i64, bool)> = Vec::new();
+        let sends = async {
+            for p in &pending {
+                let mut event = self.event(&p.target, &p.transition);
+                if p.attempts > 0 {
+                    event.message = format!("{} (alert from {}, delayed)", event.message, clock::fmt(p.created));
+                }
+                let ok = notifiers.send(&event).await > 0;
+                results.push((p.id, ok));
+            }
+        };
+        if tokio::time::timeout(DELIVERY_BUDGET, sends).await.is_err() {
+            tracing::warn!("alerts still unsent after {DELIVERY_BUDGET:?} are tried again next round");
         }
-        sent
+        let now = clock::now_ms();
+        let delivered = results.iter().filter(|(_, ok)| *ok).count();
+        if let Err(e) =
+            self.with_store(|store| results.iter().try_for_each(|(id, ok)| store.alert_attempted(*id, *ok, now)))
+        {
+            tracing::warn!("cannot record alert deliveries (they may be sent again): {e:#}");
+        }
+        delivered
+    }
+
+    /// Run `f` on the open history (opening it if needed).
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let mut guard = self.store.lock().map_err(|_| anyhow::anyhow!("the history connection was poisoned"))?;
+        let mut store = match guard.take() {
+            Some(store) => store,
+            None => Store::connect(&self.location, &self.vantage)?,
+        };
+        let result = f(&mut store);
+        if result.is_ok() {
+            *guard = Some(store);
+        }
+        result
     }
 
     fn event(&self, target: &str, tr: &Transition) -> Event {
@@ -243,14 +364,16 @@ impl Monitor {
                     clock::fmt(*started)
                 ),
             )
-            .with_details(serde_json::json!({ "duration_s": (ended - started) / 1000 })),
+            // Whole seconds, rounded as the message's duration is.
+            .with_details(serde_json::json!({ "duration_s": ((ended - started).max(0) + 500) / 1000 })),
         }
     }
 }
 
 impl std::fmt::Display for Round {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for l in &self.targets {
+        let failing = |l: &&TargetLine| !l.ok || l.health == Health::Down || l.transition.is_some();
+        for l in self.targets.iter().filter(|l| !self.quiet || failing(l)) {
             let mark = match (l.maintenance, l.ok) {
                 (true, _) => "MAINT",
                 (false, true) => "ok",
@@ -273,6 +396,9 @@ impl std::fmt::Display for Round {
                 };
                 write!(f, "  <- {what}")?;
             }
+            if l.clock_step {
+                write!(f, "  (clock stepped back: time left out of reports)")?;
+            }
             if let (false, Some(e)) = (l.ok, &l.error) {
                 write!(f, "\n{:<24} {e}", "")?;
             }
@@ -280,6 +406,13 @@ impl std::fmt::Display for Round {
         }
         if self.replayed > 0 {
             writeln!(f, "({} spooled sample(s) from earlier runs written)", self.replayed)?;
+        }
+        if self.quiet {
+            let failed = self.targets.iter().filter(|l| !l.ok && !l.maintenance).count();
+            writeln!(f, "{failed} of {} target(s) failed this round, {} DOWN", self.targets.len(), self.down)?;
+        }
+        if self.unrecorded {
+            writeln!(f, "(not recorded: the history could not be written, see below)")?;
         }
         Ok(())
     }

@@ -1,5 +1,7 @@
 //! HTML and SVG reports: a timeline per target (up / down / unknown / maintenance) drawn with
-//! plotters, and for HTML the figures, monthly rows and incident tables around it.
+//! plotters, and for HTML the figures, monthly rows and incident tables around it. Outages and
+//! maintenance are drawn at least [`MIN_PX`] wide, on top of the rest, so a 5-minute outage
+//! stays visible on a 30-day timeline; axis ticks fall on round times (see [`ticks`]).
 
 use std::fmt::Write;
 
@@ -8,10 +10,93 @@ use plotters::prelude::*;
 use standby_common::markup::escape as esc;
 
 use crate::clock;
-use crate::report::{opt_dur, pct, Report, SegmentKind};
+use crate::report::{opt_dur, pct, Report, Segment, SegmentKind};
 
 const WIDTH: u32 = 1000;
 const ROW: u32 = 110;
+/// The narrowest an outage or a maintenance window is drawn, in pixels.
+pub const MIN_PX: i64 = 3;
+/// Axis labels' font size as given to plotters, whose SVG writes it 1/1.24 as large: 14
+/// comes out as 11.3 px, readable.
+const LABEL_PX: u32 = 14;
+/// At most this many ticks on an axis.
+const MAX_TICKS: i64 = 10;
+
+/// Ticks on round times in `[from, to]` (UTC): the smallest step from one minute to a month
+/// that gives at most [`MAX_TICKS`]; days start at midnight, weeks on Monday, months on the 1st.
+pub fn ticks(from: i64, to: i64) -> Vec<i64> {
+    const MIN: i64 = 60_000;
+    let steps = [
+        MIN,
+        2 * MIN,
+        5 * MIN,
+        10 * MIN,
+        15 * MIN,
+        30 * MIN,
+        clock::HOUR_MS,
+        2 * clock::HOUR_MS,
+        3 * clock::HOUR_MS,
+        6 * clock::HOUR_MS,
+        12 * clock::HOUR_MS,
+        clock::DAY_MS,
+        2 * clock::DAY_MS,
+        7 * clock::DAY_MS,
+    ];
+    let span = (to - from).max(1);
+    match steps.iter().find(|&&step| span / step < MAX_TICKS) {
+        Some(&step) => {
+            // Weeks start on Monday: 1970-01-05 was one.
+            let origin = if step == 7 * clock::DAY_MS { 4 * clock::DAY_MS } else { 0 };
+            let first = origin + (from - origin + step - 1).div_euclid(step) * step;
+            (0..).map(|i| first + i * step).take_while(|t| *t <= to).collect()
+        }
+        None => {
+            // Months, every n-th so that there are at most MAX_TICKS.
+            let months = span / (30 * clock::DAY_MS);
+            let every = (months / MAX_TICKS + 1) as usize;
+            let mut m = clock::month_start(from);
+            if m < from {
+                m = clock::next_month(m);
+            }
+            let mut out = Vec::new();
+            while m <= to {
+                out.push(m);
+                m = clock::next_month(m);
+            }
+            out.into_iter().step_by(every).collect()
+        }
+    }
+}
+
+/// A tick's label: `HH:MM` within a day (the date `MM-DD` at midnight), `MM-DD` for days and
+/// weeks, `YYYY-MM` for months; in UTC, like every time in the reports.
+pub fn tick_label(ms: i64, step: i64) -> String {
+    let text = clock::fmt(ms); // 2026-11-30T15:30:00Z
+    if step >= 28 * clock::DAY_MS {
+        text[..7].to_string()
+    } else if step >= clock::DAY_MS || ms.rem_euclid(clock::DAY_MS) == 0 {
+        text[5..10].to_string()
+    } else {
+        text[11..16].to_string()
+    }
+}
+
+/// Segments as drawn: outages and maintenance at least `min_ms` wide (within `[from, to]`),
+/// listed after the rest so they are drawn on top.
+fn drawn(segments: &[Segment], from: i64, to: i64, min_ms: i64) -> Vec<Segment> {
+    let widen = |s: &Segment| {
+        if s.end - s.start >= min_ms {
+            return s.clone();
+        }
+        let start = ((s.start + s.end) / 2 - min_ms / 2).clamp(from, (to - min_ms).max(from));
+        Segment { start, end: (start + min_ms).min(to), kind: s.kind }
+    };
+    let background = segments.iter().filter(|s| matches!(s.kind, SegmentKind::Up | SegmentKind::Unknown)).cloned();
+    let on_top = [SegmentKind::Maintenance, SegmentKind::Down]
+        .into_iter()
+        .flat_map(|k| segments.iter().filter(move |s| s.kind == k).map(widen));
+    background.chain(on_top).collect()
+}
 
 fn color(kind: SegmentKind) -> RGBColor {
     match kind {
@@ -43,6 +128,12 @@ pub fn svg(report: &Report) -> anyhow::Result<String> {
         }
         let areas = body.split_evenly((rows, 1));
         let (from, to) = (report.from_ms, report.to_ms.max(report.from_ms + 1));
+        let ticks = ticks(from, to);
+        let step = match ticks[..] {
+            [a, b, ..] => b - a,
+            _ => to - from,
+        };
+        let min_ms = ((to - from) * MIN_PX / i64::from(WIDTH - 16)).max(1);
         for (area, t) in areas.iter().zip(&report.targets) {
             let uptime = pct(t.figures.uptime_pct);
             let caption = format!("{} — uptime {uptime}, {} incident(s)", t.name, t.figures.incidents);
@@ -50,20 +141,21 @@ pub fn svg(report: &Report) -> anyhow::Result<String> {
                 .caption(caption, ("sans-serif", 16))
                 .margin(8)
                 .x_label_area_size(24)
-                .build_cartesian_2d(from..to, 0f64..1f64)
+                .build_cartesian_2d((from..to).with_key_points(ticks.clone()), 0f64..1f64)
                 .map_err(plot_err)?;
             chart
                 .configure_mesh()
                 .disable_mesh()
                 .disable_y_axis()
-                .x_labels(6)
-                .x_label_style(("sans-serif", 12))
-                .x_label_formatter(&|ms| clock::fmt(*ms).chars().take(16).collect::<String>().replace('T', " "))
+                .x_label_style(("sans-serif", LABEL_PX))
+                .x_label_formatter(&|ms| tick_label(*ms, step))
                 .draw()
                 .map_err(plot_err)?;
             chart
                 .draw_series(
-                    t.timeline.iter().map(|s| Rectangle::new([(s.start, 0.1), (s.end, 0.9)], color(s.kind).filled())),
+                    drawn(&t.timeline, from, to, min_ms)
+                        .into_iter()
+                        .map(|s| Rectangle::new([(s.start, 0.1), (s.end, 0.9)], color(s.kind).filled())),
                 )
                 .map_err(plot_err)?;
         }
@@ -106,7 +198,7 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
             opt_dur(f.mtbf_ms),
             clock::fmt_duration(f.unknown_ms),
             clock::fmt_duration(f.maintenance_ms),
-            esc(f.decision.unwrap_or(""))
+            esc(f.decision.or(f.decision_withheld.as_ref().map(|_| "withheld: too much unknown time")).unwrap_or(""))
         );
     }
     h.push_str("</table>\n");
@@ -122,7 +214,11 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
                     clock::fmt_duration(m.figures.downtime_ms),
                     m.figures.incidents,
                     clock::fmt_duration(m.figures.unknown_ms),
-                    esc(m.figures.decision.unwrap_or(""))
+                    esc(m
+                        .figures
+                        .decision
+                        .or(m.figures.decision_withheld.as_ref().map(|_| "(withheld)"))
+                        .unwrap_or(""))
                 );
             }
             h.push_str("</table>\n");
@@ -148,4 +244,44 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
     }
     h.push_str("</body></html>\n");
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{days_from_civil, DAY_MS, HOUR_MS};
+
+    #[test]
+    fn ticks_fall_on_round_times() {
+        let day = days_from_civil(2026, 11, 30) * DAY_MS;
+        // 15:31:40 .. 17:31:40: every 15 minutes from 15:45.
+        let t = ticks(day + 15 * HOUR_MS + 31 * 60_000 + 40_000, day + 17 * HOUR_MS + 31 * 60_000 + 40_000);
+        assert_eq!(t[0], day + 15 * HOUR_MS + 45 * 60_000);
+        assert_eq!(tick_label(t[0], t[1] - t[0]), "15:45");
+        assert!(t.len() <= 10 && t.windows(2).all(|w| w[1] - w[0] == 15 * 60_000), "{t:?}");
+        // 30 days: Mondays at midnight (2026-11-02 was a Monday).
+        let t = ticks(day - 30 * DAY_MS, day);
+        assert_eq!(t[0], days_from_civil(2026, 11, 2) * DAY_MS);
+        assert_eq!(tick_label(t[0], 7 * DAY_MS), "11-02");
+        assert!(t.iter().all(|ms| clock::weekday(*ms) == 0 && ms % DAY_MS == 0), "{t:?}");
+        // A year: months.
+        let t = ticks(day - 365 * DAY_MS, day);
+        assert!(t.len() <= 10 && t.iter().all(|ms| clock::month_start(*ms) == *ms), "{t:?}");
+        assert_eq!(tick_label(t[0], t[1] - t[0]).len(), 7);
+    }
+
+    #[test]
+    fn short_outages_are_drawn_at_least_the_minimum_width_on_top() {
+        let seg = |start, end, kind| Segment { start, end, kind };
+        let out = drawn(
+            &[seg(0, 500, SegmentKind::Up), seg(500, 501, SegmentKind::Down), seg(501, 1000, SegmentKind::Up)],
+            0,
+            1000,
+            10,
+        );
+        let last = out.last().unwrap();
+        assert_eq!((last.kind, last.end - last.start), (SegmentKind::Down, 10));
+        let edge = drawn(&[seg(999, 1000, SegmentKind::Down)], 0, 1000, 10);
+        assert_eq!((edge[0].start, edge[0].end), (990, 1000), "kept inside the period");
+    }
 }

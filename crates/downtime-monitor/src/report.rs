@@ -14,6 +14,10 @@ use crate::intervals::Spans;
 use crate::maintenance::Maintenance;
 use crate::store::{Incident, Store};
 
+/// A decision is withheld while more than this share (%) of the period is unknown: the
+/// figures describe too little of it to act on.
+pub const MAX_UNKNOWN_PCT: f64 = 50.0;
+
 /// What a stretch of time was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -59,6 +63,9 @@ pub struct Figures {
     pub mttr_ms: Option<i64>,
     pub mtbf_ms: Option<i64>,
     pub decision: Option<&'static str>,
+    /// Why there is no decision although there is an uptime (too much unknown time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_withheld: Option<String>,
 }
 
 /// One calendar month of a target (`--monthly`).
@@ -79,6 +86,11 @@ pub struct TargetReport {
     pub timeline: Vec<Segment>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub months: Vec<MonthRow>,
+    /// Samples in the period taken while the clock had stepped back (kept; their time is
+    /// left out of the figures).
+    pub clock_steps: usize,
+    /// What a reader must know to trust the figures (clock steps, a provisional decision).
+    pub notes: Vec<String>,
 }
 
 /// The whole report.
@@ -90,6 +102,8 @@ pub struct Report {
     pub to_ms: i64,
     pub vantage: String,
     pub thresholds: DecisionThresholds,
+    /// The time zone of the monthly rows.
+    pub timezone: String,
     pub targets: Vec<TargetReport>,
 }
 
@@ -99,6 +113,8 @@ struct History {
     maintenance: Spans,
     down: Spans,
     incidents: Vec<Incident>,
+    /// Samples taken while the clock had stepped back (kept, their time left out).
+    clock_steps: usize,
 }
 
 fn history(
@@ -121,7 +137,9 @@ fn history(
             known.push((h.hour, h.hour + len));
         }
     }
-    known.extend(coverage(&store.samples(target, raw_from.min(to), to, false)?));
+    let samples = store.samples(target, raw_from.min(to), to, false)?;
+    let steps = clock_steps(&samples, from, to);
+    known.extend(coverage(&samples));
     let incidents = store.incidents(target, from, to, false)?;
     // Where only hourly rows are left, an incident is itself proof the monitor was watching:
     // this keeps downtime exact after the roll-up.
@@ -131,17 +149,19 @@ fn history(
     let down = Spans::new(incidents.iter().map(|i| (i.started, i.ended.unwrap_or(to))).collect());
     let maintenance = maint.spans(target, from, to).intersect(&known);
     let down = down.intersect(&known).subtract(&maintenance);
-    Ok(History { known, maintenance, down, incidents })
+    Ok(History { known, maintenance, down, incidents, clock_steps: steps })
 }
 
 /// Raw samples (of one vantage, oldest first): each covers until the next one if that came
 /// within 1.5 intervals (jitter), else one interval; beyond is time the monitor did not see.
+/// Samples taken while the clock had stepped back cover nothing: their time is not trusted.
 fn coverage(samples: &[crate::store::Stored]) -> Vec<(i64, i64)> {
-    samples
+    let trusted: Vec<&crate::store::Stored> = samples.iter().filter(|s| !s.clock_step).collect();
+    trusted
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let end = match samples.get(i + 1) {
+            let end = match trusted.get(i + 1) {
                 Some(n) if n.sample.at - s.sample.at <= s.sample.interval_ms + s.sample.interval_ms / 2 => n.sample.at,
                 _ => s.sample.at + s.sample.interval_ms,
             };
@@ -150,42 +170,21 @@ fn coverage(samples: &[crate::store::Stored]) -> Vec<(i64, i64)> {
         .collect()
 }
 
-/// Several monitors share the history: a target is down only while at least `quorum`
-/// vantages that were watching saw it down, so one monitor whose own network failed does not
-/// create an outage. Known time is when any vantage was watching. (Raw samples only: hourly
-/// roll-ups are per vantage and not used here.)
-fn quorum_history(
-    store: &mut Store,
-    maint: &Maintenance,
-    target: &str,
-    from: i64,
-    to: i64,
-    quorum: usize,
-) -> anyhow::Result<History> {
-    let end = to.min(clock::now_ms().max(from));
-    let mut by_vantage: BTreeMap<String, Vec<crate::store::Stored>> = BTreeMap::new();
-    for s in store.samples(target, from, to, true)? {
-        by_vantage.entry(s.vantage.clone()).or_default().push(s);
-    }
-    let seen: BTreeMap<String, Spans> =
-        by_vantage.iter().map(|(v, list)| (v.clone(), Spans::new(coverage(list)).clip(from, end))).collect();
-    let known = Spans::new(seen.values().flat_map(|s| s.iter().copied()).collect());
-    if known.iter().next().is_none_or(|(first, _)| *first > from + HOUR_MS) {
-        tracing::warn!(
-            "{target}: a quorum report uses raw samples, kept for `retention`; earlier time shows as unknown"
-        );
-    }
-    let all = store.incidents(target, from, to, true)?;
-    // +1/-1 at the edges of each vantage's down spans (within what it saw), swept in time.
+/// How many of `samples` in `[from, to)` were taken with the clock stepped back.
+fn clock_steps(samples: &[crate::store::Stored], from: i64, to: i64) -> usize {
+    samples.iter().filter(|s| s.clock_step && (from..to).contains(&s.sample.at)).count()
+}
+
+/// Where at least `quorum` of the span sets overlap.
+fn at_least(sets: &[Spans], quorum: usize) -> Spans {
     let mut events: Vec<(i64, i32)> = Vec::new();
-    for (v, watched) in &seen {
-        let mine =
-            Spans::new(all.iter().filter(|i| &i.vantage == v).map(|i| (i.started, i.ended.unwrap_or(to))).collect());
-        for &(s, e) in mine.intersect(watched).iter() {
+    for set in sets {
+        for &(s, e) in set.iter() {
             events.push((s, 1));
             events.push((e, -1));
         }
     }
+    // At equal times the ends come first (-1 < 1): touching spans do not overlap.
     events.sort();
     let (mut count, mut open, mut spans) = (0i32, None, Vec::new());
     for (t, d) in events {
@@ -199,7 +198,47 @@ fn quorum_history(
             _ => {}
         }
     }
-    let down = Spans::new(spans);
+    Spans::new(spans)
+}
+
+/// Several monitors share the history: a target is down only while at least `quorum`
+/// vantages saw it down, so one monitor whose own network failed does not create an outage.
+/// Time is known only while at least `quorum` vantages were watching: with fewer, neither up
+/// nor down can be told, and it is *unknown* (never up). (Raw samples only: hourly roll-ups
+/// are per vantage and not used here.)
+fn quorum_history(
+    store: &mut Store,
+    maint: &Maintenance,
+    target: &str,
+    from: i64,
+    to: i64,
+    quorum: usize,
+) -> anyhow::Result<History> {
+    let end = to.min(clock::now_ms().max(from));
+    let mut by_vantage: BTreeMap<String, Vec<crate::store::Stored>> = BTreeMap::new();
+    let samples = store.samples(target, from, to, true)?;
+    let steps = clock_steps(&samples, from, to);
+    for s in samples {
+        by_vantage.entry(s.vantage.clone()).or_default().push(s);
+    }
+    let seen: BTreeMap<String, Spans> =
+        by_vantage.iter().map(|(v, list)| (v.clone(), Spans::new(coverage(list)).clip(from, end))).collect();
+    let watched: Vec<Spans> = seen.values().cloned().collect();
+    let known = at_least(&watched, quorum);
+    if known.iter().next().is_none_or(|(first, _)| *first > from + HOUR_MS) {
+        tracing::warn!(
+            "{target}: a quorum report uses raw samples, kept for `retention`; earlier time shows as unknown"
+        );
+    }
+    let all = store.incidents(target, from, to, true)?;
+    let downs: Vec<Spans> = seen
+        .iter()
+        .map(|(v, watched)| {
+            let mine = all.iter().filter(|i| &i.vantage == v).map(|i| (i.started, i.ended.unwrap_or(to)));
+            Spans::new(mine.collect()).intersect(watched)
+        })
+        .collect();
+    let down = at_least(&downs, quorum);
     let incidents = down
         .iter()
         .map(|&(s, e)| {
@@ -222,7 +261,7 @@ fn quorum_history(
         .collect();
     let maintenance = maint.spans(target, from, to).intersect(&known);
     let down = down.subtract(&maintenance);
-    Ok(History { known, maintenance, down, incidents })
+    Ok(History { known, maintenance, down, incidents, clock_steps: steps })
 }
 
 /// How incidents are counted in a period.
@@ -239,6 +278,8 @@ fn figures(h: &History, from: i64, to: i64, thresholds: &DecisionThresholds, cou
     let maintenance = h.maintenance.clip(from, to).total();
     let down = h.down.clip(from, to).total();
     let observed = known.total() - maintenance;
+    let unknown = (to - from) - known.total();
+    let unknown_pct = if to > from { unknown as f64 / (to - from) as f64 * 100.0 } else { 0.0 };
     let uptime_pct =
         (observed > 0).then(|| ((observed - down) as f64 / observed as f64 * 100.0 * 1000.0).round() / 1000.0);
     let in_period: Vec<&Incident> = h
@@ -261,14 +302,20 @@ fn figures(h: &History, from: i64, to: i64, thresholds: &DecisionThresholds, cou
         to,
         uptime_pct,
         downtime_ms: down,
-        unknown_ms: (to - from) - known.total(),
+        unknown_ms: unknown,
         maintenance_ms: maintenance,
         observed_ms: observed,
         incidents: in_period.len(),
         longest_ms: longest,
         mttr_ms: (!repairs.is_empty()).then(|| repairs.iter().sum::<i64>() / repairs.len() as i64),
         mtbf_ms: (!in_period.is_empty()).then(|| (observed - down) / in_period.len() as i64),
-        decision: uptime_pct.map(|u| thresholds.decide(u)),
+        decision: uptime_pct.filter(|_| unknown_pct <= MAX_UNKNOWN_PCT).map(|u| thresholds.decide(u)),
+        decision_withheld: (uptime_pct.is_some() && unknown_pct > MAX_UNKNOWN_PCT).then(|| {
+            format!(
+                "decision withheld: {unknown_pct:.2}% of the period is unknown (more than {MAX_UNKNOWN_PCT}%); \
+                 the uptime describes only the time the monitor saw"
+            )
+        }),
     }
 }
 
@@ -300,21 +347,24 @@ pub struct Scope {
     pub monthly: bool,
     /// Count a target down only while this many vantages saw it down.
     pub quorum: Option<usize>,
+    /// The zone of the monthly rows' calendar.
+    pub zone: clock::Zone,
 }
 
 /// Build the report for the scope's targets over `[from, to)`.
 pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::Result<Report> {
-    let Scope { targets, from, to, thresholds, monthly, quorum } = scope.clone();
+    let Scope { targets, from, to, thresholds, monthly, quorum, zone } = scope.clone();
     let mut out = Vec::new();
+    let zone = &zone;
     for name in &targets {
         let h = history(store, maint, name, from, to, quorum)?;
         let months = if monthly {
             let mut rows = Vec::new();
-            let mut m = clock::month_start(from);
+            let mut m = zone.month_start(from);
             while m < to {
-                let next = clock::next_month(m);
+                let next = zone.next_month(m);
                 rows.push(MonthRow {
-                    month: clock::month_label(m),
+                    month: zone.month_label(m),
                     figures: figures(&h, m.max(from), next.min(to), &thresholds, Count::StartedIn),
                 });
                 m = next;
@@ -323,7 +373,16 @@ pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::R
         } else {
             Vec::new()
         };
+        let mut notes = Vec::new();
+        if h.clock_steps > 0 {
+            notes.push(format!(
+                "the clock stepped back: {} sample(s) were taken with a time not after an earlier one; they are kept, their time counts as unknown",
+                h.clock_steps
+            ));
+        }
         out.push(TargetReport {
+            clock_steps: h.clock_steps,
+            notes,
             name: name.clone(),
             figures: figures(&h, from, to, &thresholds, Count::Overlapping),
             incident_list: h
@@ -352,6 +411,7 @@ pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::R
             None => store.vantage().to_string(),
         },
         thresholds,
+        timezone: zone.name(),
         targets: out,
     })
 }
@@ -394,6 +454,12 @@ impl fmt::Display for Report {
             if let Some(d) = x.decision {
                 writeln!(f, "  decision: {d}")?;
             }
+            if let Some(w) = &x.decision_withheld {
+                writeln!(f, "  {w}")?;
+            }
+            for n in &t.notes {
+                writeln!(f, "  note: {n}")?;
+            }
             for m in &t.months {
                 writeln!(
                     f,
@@ -403,7 +469,7 @@ impl fmt::Display for Report {
                     clock::fmt_duration(m.figures.downtime_ms),
                     m.figures.incidents,
                     clock::fmt_duration(m.figures.unknown_ms),
-                    m.figures.decision.unwrap_or("")
+                    m.figures.decision.unwrap_or(if m.figures.decision_withheld.is_some() { "(withheld)" } else { "" })
                 )?;
             }
             if !t.incident_list.is_empty() {

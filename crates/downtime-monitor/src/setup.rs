@@ -35,6 +35,13 @@ impl Setup {
         let state_dir = ctx.state()?.path().to_path_buf();
         let (location, spool) = match config.store.clone() {
             Some(conninfo) => {
+                // A malformed store is a usage error now, not a round spooled for ever.
+                if let Err(e) = standby_common::pg::ConnectOptions::parse(&conninfo) {
+                    return Err(standby_common::exit::with_code(
+                        standby_common::exit::Code::Usage,
+                        e.context("`store` is not a PostgreSQL URL (postgres://user@host/db) or conninfo (\"host=... dbname=...\")"),
+                    ));
+                }
                 let password = standby_common::secret::resolve(
                     "store password",
                     config.store_password_env.as_deref(),
@@ -65,6 +72,7 @@ impl Setup {
             reminder_ms: self.config.reminder.map(|d| millis(d.get())),
             retention_ms: millis(self.config.retention.get()),
             store: Default::default(),
+            delivering: Default::default(),
         }
     }
 

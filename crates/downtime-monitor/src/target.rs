@@ -48,11 +48,22 @@ pub struct Sample {
 
 /// Validate every target; errors name file:line:col of the entry.
 pub fn targets(file: &ConfigFile, config: &Config) -> anyhow::Result<Vec<Target>> {
+    if let Err(e) = config.decision.check() {
+        // Where the key is written in the file, if it is (else it came from a flag or env var).
+        let at = file.text.find("decision").unwrap_or(0);
+        return Err(file.error_at(at, e));
+    }
     let mut names = BTreeSet::new();
     let mut out = Vec::new();
     for spanned in &config.targets {
         let spec = spanned.get_ref();
         let err = |m: String| file.error_at(spanned.span().start, format!("target {:?}: {m}", spec.name));
+        if spec.name.trim().is_empty() {
+            return Err(err("the name is empty".into()));
+        }
+        if spec.failure_threshold == Some(0) || spec.recovery_threshold == Some(0) {
+            return Err(err("failure-threshold and recovery-threshold must be at least 1".into()));
+        }
         if !names.insert(spec.name.clone()) {
             return Err(err("the name is used twice".into()));
         }
@@ -171,8 +182,9 @@ async fn run_command(argv: &[String], timeout: Duration) -> ProbeResult {
             let code = f.status.code().map(|c| c.to_string()).unwrap_or_else(|| "signal".into());
             let tail = f.stderr_tail();
             let out = if tail.trim().is_empty() { f.stdout_text() } else { tail };
-            let last = out.lines().last().unwrap_or("").trim().to_string();
-            ProbeResult::fail(elapsed, probe::Failure::Unexpected, format!("exit {code}: {last}"))
+            let last = out.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("");
+            let message = if last.is_empty() { format!("exit {code}") } else { format!("exit {code}: {last}") };
+            ProbeResult::fail(elapsed, probe::Failure::Unexpected, message)
         }
         Ok(Err(e)) => ProbeResult::fail(elapsed, probe::Failure::Unreachable, format!("{e:#}")),
         Err(e) => ProbeResult::fail(elapsed, probe::Failure::Protocol, e.to_string()),

@@ -168,7 +168,11 @@ fn down_after_exactly_the_threshold_recovered_after_the_threshold_one_alert_each
     assert_eq!(alerts.len(), 2);
     let rec = alerts[1].json();
     assert_eq!(rec["kind"], "recovered");
-    assert!(rec["details"]["duration_s"].as_i64().is_some());
+    let secs = rec["details"]["duration_s"].as_i64().unwrap();
+    let message = rec["message"].as_str().unwrap();
+    if secs < 60 {
+        assert!(message.contains(&format!("RECOVERED after {secs}s ")), "the message and duration_s agree: {rec}");
+    }
 
     let status = env.json(&["status", "--json"]);
     assert_eq!(status["targets"][0]["health"], "up");
@@ -284,6 +288,38 @@ fn a_command_target_uses_the_exit_code_as_health() {
     let out = env.json(&["check", "--json"]);
     assert_eq!(out["targets"][0]["health"], "down");
     assert_eq!(out["targets"][0]["error"], "exit 1: lag 120s");
+    let silent = Env::new(
+        "[[downtime-monitor.target]]\nname = \"quiet\"\nkind = \"command\"\ncommand = [\"false\"]\nfailure-threshold = 1\n",
+        None,
+    );
+    let out = silent.json(&["check", "--json"]);
+    assert_eq!(out["targets"][0]["error"], "exit 1", "no dangling colon without output: {out}");
+}
+
+#[test]
+fn quiet_prints_only_the_failing_targets_and_a_summary() {
+    let good = AppBackend::start("q-good").unwrap();
+    let bad = AppBackend::start("q-bad").unwrap();
+    bad.set_healthy(false);
+    let env = Env::new(
+        &format!(
+            "{}{}",
+            target("good-app", &good.url("/health"), 3, 1, "60s"),
+            target("bad-app", &bad.url("/health"), 3, 1, "60s")
+        ),
+        None,
+    );
+    let out = env.run(&["-q", "check"]);
+    assert_eq!(out.status.code(), Some(0), "1 failure of 3: not DOWN yet");
+    assert!(out.stdout.is_empty(), "exit 0 under -q prints nothing");
+    for _ in 0..2 {
+        env.run(&["-q", "check"]);
+    }
+    let out = env.run(&["-q", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bad-app") && !text.contains("good-app"), "{text}");
+    assert!(text.contains("1 of 2 target(s) failed this round, 1 DOWN"), "{text}");
 }
 
 #[test]
@@ -359,7 +395,16 @@ fn an_unusable_database_spools_the_samples_and_the_next_run_writes_them() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1 sample(s) kept in") && err.contains("spool"), "{err}");
-    assert_eq!(env.code(&["check"]), 1, "still broken: spooled again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("app") && stdout.contains(" ok ") && stdout.contains("not recorded"), "{stdout}");
+    let out = env.run(&["check", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "still broken: spooled again");
+    let round: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (round["targets"][0]["ok"].as_bool(), round["unrecorded"].as_bool()),
+        (Some(true), Some(true)),
+        "{round}"
+    );
     std::fs::remove_file(&db).unwrap(); // the operator moves the broken file away
     let out = env.json(&["check", "--json"]);
     assert_eq!(out["replayed"], 2, "{out}");
@@ -649,4 +694,364 @@ fn a_locked_database_keeps_the_round_in_the_spool() {
     holder.kill();
     let out = env.json(&["check", "--json"]);
     assert_eq!(out["replayed"], 1, "{out}");
+}
+
+/// The kinds of a report target's timeline segments.
+fn segment_kinds(t: &serde_json::Value) -> Vec<String> {
+    t["timeline"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_quorum_never_counts_missing_vantages_as_up() {
+    let pg = standby_e2e::start_primary().unwrap();
+    let dead = format!("http://127.0.0.1:{}/health", standby_e2e::ports::free_port());
+    // Both monitors see the target fail every time; their sample windows start and end at
+    // different times (one runs before the other).
+    let office = Env::new(&target("app", &dead, 1, 1, "60s"), None);
+    let vps = Env::new(&target("app", &dead, 1, 1, "60s"), None);
+    let store = pg.conninfo();
+    let from = now_rfc3339();
+    for (env, vantage) in [(&office, "office"), (&office, "office"), (&vps, "vps"), (&vps, "vps")] {
+        assert_eq!(env.code(&["--store", &store, "--vantage", vantage, "check"]), 1);
+    }
+    let report = |q: &str| office.run(&["--store", &store, "report", "--since", &from, "--quorum", q, "--json"]);
+    let out = report("3");
+    assert_eq!(out.status.code(), Some(2), "a quorum of 3 with 2 vantages: {}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("only 2 vantage(s)") && err.contains("office, vps"), "{err}");
+    for q in ["1", "2"] {
+        let out = report(q);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let t = &r["targets"][0];
+        assert!(t["observed_ms"].as_i64().unwrap() > 0, "quorum {q}: {t}");
+        assert_eq!(t["downtime_ms"], t["observed_ms"], "quorum {q}: every known moment is down: {t}");
+        assert_eq!(t["uptime_pct"].as_f64(), Some(0.0), "quorum {q}: {t}");
+        assert!(!segment_kinds(t).contains(&"up".to_string()), "quorum {q}: nothing drawn as up: {t}");
+    }
+    // With a quorum of 2, the time only one monitor watched (before the VPS's first check)
+    // is unknown, not up.
+    let r = office.json(&["--store", &store, "report", "--since", &from, "--quorum", "2", "--json"]);
+    let one = office.json(&["--store", &store, "--vantage", "office", "report", "--since", &from, "--json"]);
+    assert!(
+        r["targets"][0]["unknown_ms"].as_i64().unwrap() > one["targets"][0]["unknown_ms"].as_i64().unwrap(),
+        "quorum 2: {}\noffice alone: {}",
+        r["targets"][0],
+        one["targets"][0]
+    );
+}
+
+#[test]
+fn a_clock_stepping_back_never_turns_failures_into_uptime() {
+    let dead = format!("http://127.0.0.1:{}/health", standby_e2e::ports::free_port());
+    let env = Env::new(&target("app", &dead, 3, 1, "60s"), None);
+    let from = downtime_monitor::clock::fmt(now_ms() - 2 * 3_600_000);
+    assert_eq!(env.code(&["check"]), 0, "1 failure of 3");
+    // The second check runs with the clock one hour back (faketime, as an NTP step would).
+    let mut stepped = Command::new("faketime");
+    stepped.arg("-f").arg("-1h").arg(env!("CARGO_BIN_EXE_downtime-monitor"));
+    stepped.arg("--config").arg(&env.config).arg("--state-dir").arg(env.dir.path().join("state"));
+    let out = stepped.args(["check", "--json"]).env_remove("STANDBY_CONFIG").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "2 failures of 3: {}", String::from_utf8_lossy(&out.stderr));
+    let round: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(round["targets"][0]["clock_step"], true, "{round}");
+    assert_eq!(env.code(&["check"]), 1, "3 failures: DOWN");
+    let r = env.json(&["report", "--since", &from, "--json"]);
+    let t = &r["targets"][0];
+    assert_eq!(t["uptime_pct"].as_f64(), Some(0.0), "a target that always failed: {t}");
+    assert_eq!(t["downtime_ms"], t["observed_ms"], "{t}");
+    assert!(!segment_kinds(t).contains(&"up".to_string()), "{t}");
+    assert_eq!(t["clock_steps"], 1, "{t}");
+    assert!(t["notes"][0].as_str().unwrap().contains("clock stepped back"), "{t}");
+    let human = String::from_utf8_lossy(&env.run(&["report", "--since", &from]).stdout).to_string();
+    assert!(human.contains("uptime 0.00%") && human.contains("note: the clock stepped back"), "{human}");
+    // The sample is kept, flagged.
+    let db = env.dir.path().join("state/monitor.db");
+    assert_eq!(rusqlite_count(&db, "SELECT count(*) FROM samples WHERE clock_step = 1"), 1);
+    assert_eq!(rusqlite_count(&db, "SELECT count(*) FROM samples"), 3);
+}
+
+/// An SVG timeline as the test reads it: the first row's plot area (from its segments), its
+/// axis labels with their x, the outage rectangles' widths, and the smallest font size.
+struct Timeline {
+    left: f64,
+    right: f64,
+    labels: Vec<(f64, String)>,
+    down_widths: Vec<f64>,
+    smallest_font: f64,
+}
+
+fn read_timeline(svg: &str) -> Timeline {
+    let doc = roxmltree::Document::parse(svg).expect("valid SVG (XML)");
+    let num = |n: &roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+    // The segment rectangles of the first row: the legend's swatches are 14 px high.
+    let segs: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && num(n, "height") > 20.0 && num(n, "width") < 999.0)
+        .collect();
+    let top = segs.iter().map(|n| num(n, "y")).fold(f64::MAX, f64::min);
+    let row: Vec<&roxmltree::Node> = segs.iter().filter(|n| num(n, "y") == top).collect();
+    let left = row.iter().map(|n| num(n, "x")).fold(f64::MAX, f64::min);
+    let right = row.iter().map(|n| num(n, "x") + num(n, "width")).fold(f64::MIN, f64::max);
+    let down_widths = row
+        .iter()
+        .filter(|n| n.attribute("fill").unwrap().eq_ignore_ascii_case("#CF222E"))
+        .map(|n| num(n, "width"))
+        .collect();
+    let label = regex::Regex::new(r"^(\d\d:\d\d|\d\d-\d\d|\d{4}-\d\d)$").unwrap();
+    let texts: Vec<roxmltree::Node> = doc.descendants().filter(|n| n.has_tag_name("text")).collect();
+    let labels = texts
+        .iter()
+        .filter_map(|n| {
+            let t = n.text().unwrap_or("").trim().to_string();
+            label.is_match(&t).then(|| (num(n, "x"), t))
+        })
+        .filter(|(x, _)| *x >= left && *x <= right)
+        .collect();
+    let smallest_font = texts.iter().map(|n| num(n, "font-size")).fold(f64::MAX, f64::min);
+    Timeline { left, right, labels, down_widths, smallest_font }
+}
+
+/// Each axis label names the time at its position, to within a pixel and a half: the time
+/// under the label is formatted as the label would be and compared.
+fn assert_labels_match_positions(tl: &Timeline, from: i64, to: i64) {
+    assert!(tl.labels.len() >= 2, "ticks are labelled: {:?}", tl.labels);
+    let per_px = (to - from) as f64 / (tl.right - tl.left);
+    for (x, text) in &tl.labels {
+        let at = from + ((x - tl.left) * per_px) as i64;
+        let near: Vec<String> = [-1.5, 0.0, 1.5]
+            .iter()
+            .map(|dx| {
+                let t = downtime_monitor::clock::fmt(at + (dx * per_px) as i64);
+                match text.len() {
+                    5 if text.contains(':') => t[11..16].to_string(),
+                    5 => t[5..10].to_string(),
+                    _ => t[..7].to_string(),
+                }
+            })
+            .collect();
+        assert!(near.contains(text), "the label {text} at x={x} stands at {}", downtime_monitor::clock::fmt(at));
+        if text.contains(':') {
+            // A round time: a whole multiple of minutes within a pixel and a half.
+            let off = (at.rem_euclid(60_000)).min(60_000 - at.rem_euclid(60_000)) as f64;
+            assert!(off <= 1.5 * per_px, "the label {text} is {off} ms off a whole minute");
+        }
+    }
+}
+
+#[test]
+fn a_5_minute_outage_stays_visible_on_a_30_day_timeline_with_round_labelled_ticks() {
+    let env = Env::new("", None);
+    let log = env.dir.path().join("vf.log");
+    std::fs::write(&log, "Mon Jan 12 05:00:01 SAST 2026: VF Server DOWN\n").unwrap();
+    let (since, until) = ("2026-01-01", "2026-01-31");
+    // The old script ran all month.
+    let import = ["import", "--format", "seed-log", log.to_str().unwrap(), "--target", "vf", "--interval", "5m"];
+    let out = env.run(&[&import[..], &["--from", since, "--until", until]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let svg = env.dir.path().join("30d.svg");
+    let args = ["report", "--since", since, "--until", until, "--format", "svg", "-o", svg.to_str().unwrap()];
+    assert_eq!(env.code(&args), 0);
+    let tl = read_timeline(&std::fs::read_to_string(&svg).unwrap());
+    assert_eq!(tl.down_widths.len(), 1, "one outage drawn");
+    assert!(tl.down_widths[0] >= 2.0, "the outage is at least 2 px wide: {:?}", tl.down_widths);
+    let day = 86_400_000;
+    let from = downtime_monitor::clock::parse_when(since, 0).unwrap();
+    let to = from + 30 * day;
+    assert_labels_match_positions(&tl, from, to);
+    // 30 days: one tick a week (Mondays 5, 12, 19, 26 January 2026), labelled with the date.
+    let texts: Vec<&str> = tl.labels.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, ["01-05", "01-12", "01-19", "01-26"]);
+    assert!(tl.smallest_font >= 11.0, "readable labels: {} px", tl.smallest_font);
+    // The HTML lists the incident next to the timeline.
+    let html =
+        String::from_utf8_lossy(&env.run(&["report", "--since", since, "--until", until, "--format", "html"]).stdout)
+            .to_string();
+    assert!(html.contains("<h2>vf incidents</h2>") && html.contains("<td>2026-01-12T03:00:01Z</td>"), "{html}");
+}
+
+#[test]
+fn a_2_hour_timeline_has_ticks_on_round_minutes_labelled_with_their_time() {
+    let app = AppBackend::start("ticks").unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), None);
+    assert_eq!(env.code(&["check"]), 0);
+    let now = now_ms();
+    let (from, to) = (now - 2 * 3_600_000 - 17_000, now);
+    let (since, until) = (downtime_monitor::clock::fmt(from), downtime_monitor::clock::fmt(to));
+    let (from, to) = (from / 1000 * 1000, to / 1000 * 1000);
+    let svg = env.dir.path().join("2h.svg");
+    let args = ["report", "--since", &since, "--until", &until, "--format", "svg", "-o", svg.to_str().unwrap()];
+    assert_eq!(env.code(&args), 0);
+    let tl = read_timeline(&std::fs::read_to_string(&svg).unwrap());
+    assert_labels_match_positions(&tl, from, to);
+    assert!(tl.labels.iter().all(|(_, t)| t.contains(':') || t.contains('-')), "{:?}", tl.labels);
+    assert!(tl
+        .labels
+        .iter()
+        .any(|(_, t)| t.ends_with(":00") || t.ends_with(":15") || t.ends_with(":30") || t.ends_with(":45")));
+}
+
+#[test]
+fn a_report_starts_at_the_first_sample_and_withholds_its_decision_while_most_is_unknown() {
+    let app = AppBackend::start("withheld").unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), None);
+    let before = now_ms();
+    assert_eq!(env.code(&["check"]), 0);
+    let r = env.json(&["report", "--since", "365d", "--json"]);
+    let first = r["from_ms"].as_i64().unwrap();
+    assert!(first >= before - 1000 && first <= now_ms(), "the report starts at the first sample: {r}");
+    let t = &r["targets"][0];
+    assert_eq!(t["unknown_ms"], 0, "{t}");
+    assert_eq!(t["decision"], "do nothing", "{t}");
+    // Old history a day long, then nothing until today's check: most of the period is unknown.
+    let log = env.dir.path().join("old.log");
+    std::fs::write(&log, "Mon Jan 12 05:00:01 SAST 2026: app DOWN\n").unwrap();
+    assert_eq!(env.code(&["import", "--format", "seed-log", log.to_str().unwrap(), "--target", "app"]), 0);
+    let r = env.json(&["report", "--since", "2025-06-01", "--json"]);
+    assert_eq!(r["from"], "2026-01-12T00:00:00Z", "{r}");
+    let t = &r["targets"][0];
+    assert!(t["uptime_pct"].as_f64().is_some(), "{t}");
+    assert!(t["decision"].is_null(), "no decision from a day of data in months: {t}");
+    assert!(t["decision_withheld"].as_str().unwrap().contains("unknown"), "{t}");
+    let human = String::from_utf8_lossy(&env.run(&["report", "--since", "2025-06-01"]).stdout).to_string();
+    assert!(human.contains("decision withheld") && !human.contains("decision: "), "{human}");
+}
+
+#[test]
+fn monthly_rows_follow_the_configured_time_zone() {
+    let env = Env::new("timezone = \"Africa/Johannesburg\"\n", None);
+    let log = env.dir.path().join("vf.log");
+    // 01:30 on 1 April in Johannesburg is 23:30 on 31 March in UTC.
+    std::fs::write(&log, "Wed Apr  1 01:30:01 SAST 2026: VF Server DOWN\n").unwrap();
+    let out = env.run(&["import", "--format", "seed-log", log.to_str().unwrap(), "--target", "vf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let months = |extra: &[&str]| {
+        let r = env.json(
+            &[extra, &["report", "--since", "2026-03-01", "--until", "2026-05-01", "--monthly", "--json"]].concat(),
+        );
+        let rows: Vec<(String, i64)> = r["targets"][0]["months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["month"].as_str().unwrap().to_string(), m["incidents"].as_i64().unwrap()))
+            .collect();
+        (r["timezone"].as_str().unwrap().to_string(), rows)
+    };
+    let (zone, rows) = months(&[]);
+    assert_eq!(zone, "Africa/Johannesburg");
+    // (--until is UTC midnight: 02:00 on 1 May locally, so a short May row follows.)
+    assert_eq!(rows[..2], [("2026-03".to_string(), 0), ("2026-04".to_string(), 1)], "the outage is in April locally");
+    let (zone, rows) = months(&["--timezone", "UTC"]);
+    assert_eq!(zone, "UTC");
+    assert_eq!(rows[0], ("2026-03".to_string(), 1), "and in March in UTC: {rows:?}");
+    let out = env.run(&["--timezone", "Mars/Olympus", "report"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Mars/Olympus"));
+}
+
+#[test]
+fn an_alert_that_failed_is_kept_in_the_outbox_and_delivered_on_a_later_round() {
+    let app = AppBackend::start("outbox").unwrap();
+    let hook = Webhook::start(500).unwrap();
+    let env = Env::new(&target("app", &app.url("/health"), 1, 1, "60s"), Some(&hook));
+    assert_eq!(env.code(&["check"]), 0);
+    app.set_healthy(false);
+    assert_eq!(env.code(&["check"]), 1, "DOWN");
+    assert_eq!(hook.received().len(), 1, "one try, answered 500");
+    let db = env.dir.path().join("state/monitor.db");
+    assert_eq!(rusqlite_count(&db, "SELECT count(*) FROM outbox WHERE delivered IS NULL"), 1, "kept");
+    assert_eq!(env.code(&["check"]), 1);
+    assert_eq!(hook.received().len(), 2, "tried again on the next round");
+    hook.set_status(200);
+    assert_eq!(env.code(&["check"]), 1);
+    let got = hook.received();
+    assert_eq!(got.len(), 3, "delivered");
+    let down = got[2].json();
+    assert_eq!((down["kind"].as_str(), down["subject"].as_str()), (Some("down"), Some("app")), "{down}");
+    assert!(down["message"].as_str().unwrap().contains("delayed"), "{down}");
+    assert_eq!(rusqlite_count(&db, "SELECT count(*) FROM outbox WHERE delivered IS NULL"), 0);
+    assert_eq!(env.code(&["check"]), 1);
+    assert_eq!(hook.received().len(), 3, "a delivered alert is not sent again");
+    app.set_healthy(true);
+    assert_eq!(env.code(&["check"]), 0);
+    let got = hook.received();
+    assert_eq!((got.len(), got[3].json()["kind"].as_str()), (4, Some("recovered")));
+}
+
+#[test]
+fn thresholds_of_0_empty_names_disordered_decisions_and_windows_for_unknown_targets_are_exit_2() {
+    let app = AppBackend::start("bad-input").unwrap();
+    let ok = target("app", &app.url("/health"), 1, 1, "60s");
+    for (body, at, says) in [
+        (target("app", &app.url("/health"), 0, 1, "60s"), "[[downtime-monitor.target]]", "at least 1"),
+        (target("app", &app.url("/health"), 1, 0, "60s"), "[[downtime-monitor.target]]", "at least 1"),
+        (target("", &app.url("/health"), 1, 1, "60s"), "[[downtime-monitor.target]]", "the name is empty"),
+        (
+            format!("decision = {{ do-nothing-above = 80.0, watch-above = 85.0, ups-above = 95.0 }}\n{ok}"),
+            "decision",
+            "must go down",
+        ),
+        (
+            format!("decision = {{ do-nothing-above = 195.0, watch-above = 85.0, ups-above = 80.0 }}\n{ok}"),
+            "decision",
+            "0-100",
+        ),
+        (
+            format!("{ok}\n[[downtime-monitor.maintenance]]\ntarget = \"ap\"\nstart = \"02:00\"\nduration = \"1h\"\n"),
+            "[[downtime-monitor.maintenance]]",
+            "did you mean \"app\"",
+        ),
+    ] {
+        // The file is "[downtime-monitor]", "vantage = ...", then the body: the error names the
+        // line that starts with `at`.
+        let n = body.lines().position(|l| l.starts_with(at)).unwrap() + 3;
+        let line = format!("standby.toml:{n}:1:");
+        let env = Env::new(&body, None);
+        let out = env.run(&["check"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{body}: {err}");
+        assert!(err.contains(&line) && err.contains(says), "{line}: {body}: {err}");
+    }
+    let env = Env::new(&ok, None);
+    assert_eq!(env.code(&["--decision", "80,85,95", "check"]), 2, "the flag is checked too");
+    assert_eq!(env.code(&["--decision", "96,86,81", "check"]), 0);
+}
+
+#[test]
+fn seed_log_lines_written_by_real_date_in_many_zones_and_formats_are_read() {
+    let env = Env::new("", None);
+    // One instant, 2026-11-24T12:05:01Z, as `date` prints it in several zones and formats.
+    let ts = "2026-11-24T12:05:01Z";
+    let mut log = String::new();
+    for tz in ["Africa/Johannesburg", "Asia/Dubai", "America/Sao_Paulo", "America/New_York", "Asia/Kolkata", "UTC"] {
+        for format in [None, Some("+%a %d %b %Y %I:%M:%S %p %Z"), Some("+%a %d %b %H:%M:%S %Z %Y")] {
+            let mut date = Command::new("date");
+            date.env("TZ", tz).env("LC_ALL", "C").args(["-d", ts]);
+            if let Some(f) = format {
+                date.arg(f);
+            }
+            let out = date.output().unwrap();
+            assert!(out.status.success());
+            log.push_str(&format!("{}: VF Server DOWN\n", String::from_utf8_lossy(&out.stdout).trim()));
+        }
+    }
+    let path = env.dir.path().join("vf.log");
+    std::fs::write(&path, &log).unwrap();
+    let out = env.run(&["import", "--format", "seed-log", path.to_str().unwrap(), "--target", "vf"]);
+    assert_eq!(out.status.code(), Some(0), "{log}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 18 DOWN line(s) as 1 outage(s)"), "{log}");
+    let r = env.json(&["report", "--since", "2026-11-24", "--until", "2026-11-25", "--json"]);
+    assert_eq!(r["targets"][0]["incident_list"][0]["started"], "2026-11-24T12:05:01Z", "{log}");
+    // An offset that starts with '-' is a value; it applies to lines without a known zone.
+    std::fs::write(&path, "Tue Nov 24 07:05:01 2026: VF Server DOWN\nnot a line\n").unwrap();
+    let import =
+        ["import", "--format", "seed-log", path.to_str().unwrap(), "--target", "vf2", "--utc-offset", "-05:00"];
+    let out = env.run(&import);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vf.log:2:"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env.run(&[&import[..], &["--skip-bad-lines"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vf.log:2: skipped"));
+    let r = env.json(&["report", "--target", "vf2", "--since", "2026-11-24", "--until", "2026-11-25", "--json"]);
+    assert_eq!(r["targets"][0]["incident_list"][0]["started"], "2026-11-24T12:05:01Z");
 }

@@ -51,3 +51,33 @@ fn an_unreachable_store_exits_4_from_every_command_that_opens_it() {
     }
     assert!(state.join("spool.jsonl").exists(), "check kept its round for the next run");
 }
+
+#[test]
+fn a_malformed_store_is_a_usage_error_not_a_spooled_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("standby.toml");
+    std::fs::write(
+        &config,
+        "[downtime-monitor]\nvantage = \"test\"\n\n[[downtime-monitor.target]]\nname = \"app\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    for store in ["not-a-url", "mysql://mon@127.0.0.1/history"] {
+        for args in [&["check"][..], &["report"]] {
+            let out = Command::new(env!("CARGO_BIN_EXE_downtime-monitor"))
+                .arg("--config")
+                .arg(&config)
+                .arg("--state-dir")
+                .arg(&state)
+                .args(["--store", store])
+                .args(args)
+                .env_remove("STANDBY_CONFIG")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{store} {args:?}: {stderr}");
+            assert!(stderr.contains("`store` is not a PostgreSQL URL"), "{stderr}");
+        }
+    }
+    assert!(!state.join("spool.jsonl").exists(), "nothing spooled");
+}

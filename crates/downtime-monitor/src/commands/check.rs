@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use standby_common::exit::Code;
+use standby_common::exit::{self, Code};
 use standby_common::state::write_atomic;
 
 use crate::setup::Setup;
@@ -21,8 +21,18 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     let rt = standby_common::runtime()?;
     let samples = rt.block_on(crate::monitor::probe_all(&setup.targets, setup.concurrency()));
     let monitor = setup.monitor();
-    let (round, transitions) = monitor.record(samples)?;
-    rt.block_on(monitor.alert(&transitions));
+    let (mut round, _transitions) = match monitor.record(samples.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            // Each target's result is still printed; the error (and its exit code) follows.
+            let mut round = crate::monitor::Round::unrecorded(&samples, &setup.vantage);
+            round.quiet = setup.ctx.output.quiet;
+            setup.ctx.output.report(&round, exit::code_of(&e))?;
+            return Err(e);
+        }
+    };
+    round.quiet = setup.ctx.output.quiet;
+    rt.block_on(monitor.deliver());
     if let Some(path) = &args.metrics_file {
         let mut m = crate::metrics::Metrics::default();
         m.update(&round);

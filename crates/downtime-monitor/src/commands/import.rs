@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 use standby_common::duration::{millis, HumanDuration};
-use standby_common::exit::{self, Code, CodedResult};
+use standby_common::exit::{self, Code};
 
 use crate::clock;
 use crate::setup::Setup;
@@ -25,9 +25,13 @@ pub struct Args {
     /// How often the old script ran
     #[arg(long, default_value = "5m")]
     pub interval: HumanDuration,
-    /// Offset of the log's times from UTC, when its zone is not known (+02:00)
-    #[arg(long, value_name = "OFFSET")]
+    /// Offset of the log's times from UTC, for lines whose zone is missing or not known
+    /// (+02:00, -05:00); a known zone in a line wins
+    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
     pub utc_offset: Option<String>,
+    /// Warn about lines that cannot be read (with file:line) and import the rest
+    #[arg(long)]
+    pub skip_bad_lines: bool,
     /// When the old script started running [default: midnight UTC before the first line]
     #[arg(long, value_name = "WHEN")]
     pub from: Option<String>,
@@ -74,8 +78,16 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
         .map(clock::parse_offset)
         .transpose()
         .map_err(|e| usage(format!("--utc-offset: {e}")))?;
-    let mut lines = crate::import::parse(&text, offset)
-        .map_err(|(line, msg)| usage(format!("{}:{line}: {msg}", file.display())))?;
+    let (mut lines, bad) = crate::import::parse(&text, offset);
+    if let Some((line, msg)) = bad.first() {
+        if !args.skip_bad_lines {
+            let more = if bad.len() > 1 { format!(" (and {} more bad line(s))", bad.len() - 1) } else { String::new() };
+            return Err(usage(format!("{}:{line}: {msg}{more}; --skip-bad-lines imports the rest", file.display())));
+        }
+        for (line, msg) in &bad {
+            tracing::warn!("{}:{line}: skipped: {msg}", file.display());
+        }
+    }
     let mut names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
@@ -138,7 +150,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
         samples.push(Stored::new(&s, false));
         at += interval_ms;
     }
-    let mut store = setup.store().code(Code::Failed)?;
+    let mut store = setup.store()?;
     let history: Vec<IncidentChange> = outages
         .iter()
         .map(|&(started, ended)| IncidentChange::Imported { target: target.clone(), started, ended })

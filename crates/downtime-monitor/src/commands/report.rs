@@ -49,6 +49,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     if args.quorum == Some(0) {
         return Err(exit::error(Code::Usage, "--quorum must be at least 1"));
     }
+    let zone = clock::Zone::new(setup.config.timezone.as_deref()).map_err(|e| exit::error(Code::Usage, e))?;
     let now = clock::now_ms();
     let from = clock::parse_when(&args.since, now).map_err(|e| exit::error(Code::Usage, format!("--since: {e}")))?;
     let to = clock::parse_when(&args.until, now).map_err(|e| exit::error(Code::Usage, format!("--until: {e}")))?;
@@ -71,10 +72,38 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
         }
         names = args.targets.clone();
     }
+    // A period that starts long before the history does would be mostly unknown: it starts
+    // at the first record of the targets instead.
+    let mut first: Option<i64> = None;
+    for name in &names {
+        if let Some(t) = store.first_at(name, args.quorum.is_some())? {
+            first = Some(first.map_or(t, |f| f.min(t)));
+        }
+    }
+    let from = match first {
+        Some(f) if f > from && f < to => {
+            tracing::info!("the history begins at {}: the report starts there", clock::fmt(f));
+            f
+        }
+        _ => from,
+    };
+    if let Some(q) = args.quorum {
+        let seen = store.vantages(from, to)?;
+        if q > seen.len() {
+            return Err(exit::error(
+                Code::Usage,
+                format!(
+                    "--quorum {q}: only {} vantage(s) reported in this period ({}); a quorum larger than that can never be met",
+                    seen.len(),
+                    if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+                ),
+            ));
+        }
+    }
     let maint = Maintenance { recurring: setup.recurring.clone(), windows: store.windows(from)? };
     let thresholds = setup.config.decision;
     let scope =
-        crate::report::Scope { targets: names, from, to, thresholds, monthly: args.monthly, quorum: args.quorum };
+        crate::report::Scope { targets: names, from, to, thresholds, monthly: args.monthly, quorum: args.quorum, zone };
     let report = crate::report::build(&mut store, &maint, &scope)?;
     let format = if setup.ctx.output.json { ReportFormat::Json } else { args.format };
     let text = match format {

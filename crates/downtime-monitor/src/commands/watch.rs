@@ -102,8 +102,10 @@ async fn daemon(
 async fn flush(monitor: &Arc<Monitor>, metrics: &Arc<Mutex<Metrics>>, batch: Vec<Sample>, setup: &Setup) {
     let m = monitor.clone();
     match tokio::task::spawn_blocking(move || m.record(batch)).await {
-        Ok(Ok((round, transitions))) => {
-            monitor.alert(&transitions).await;
+        Ok(Ok((round, _transitions))) => {
+            // Delivery runs beside the probes and the next batches (the outbox keeps the rest).
+            let m = monitor.clone();
+            tokio::spawn(async move { m.deliver().await });
             if let Ok(mut guard) = metrics.lock() {
                 guard.update(&round);
             }

@@ -21,7 +21,7 @@ const SCHEMA_SQLITE: &str = "
 CREATE TABLE IF NOT EXISTS samples (
     target TEXT NOT NULL, vantage TEXT NOT NULL, at INTEGER NOT NULL, ok INTEGER NOT NULL,
     latency_ms REAL NOT NULL, error TEXT, interval_ms INTEGER NOT NULL,
-    maintenance INTEGER NOT NULL DEFAULT 0);
+    maintenance INTEGER NOT NULL DEFAULT 0, clock_step INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS samples_by_target ON samples (target, at);
 CREATE INDEX IF NOT EXISTS samples_by_time ON samples (at);
 CREATE TABLE IF NOT EXISTS hourly (
@@ -34,6 +34,10 @@ CREATE TABLE IF NOT EXISTS incidents (
     id INTEGER PRIMARY KEY, target TEXT NOT NULL, vantage TEXT NOT NULL,
     started INTEGER NOT NULL, ended INTEGER, cause TEXT);
 CREATE INDEX IF NOT EXISTS incidents_by_target ON incidents (target, started);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY, target TEXT NOT NULL, vantage TEXT NOT NULL, created INTEGER NOT NULL,
+    transition TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, delivered INTEGER, gave_up INTEGER);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (vantage, delivered, gave_up);
 CREATE TABLE IF NOT EXISTS maintenance (
     id INTEGER PRIMARY KEY, target TEXT NOT NULL, start INTEGER NOT NULL, end_at INTEGER NOT NULL,
     reason TEXT NOT NULL);
@@ -49,6 +53,10 @@ fn schema(dialect: Dialect) -> String {
             .replace("REAL", "DOUBLE PRECISION"),
     }
 }
+
+/// Columns added after the first release, for databases created before them: (table,
+/// column, definition in SQLite's types).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("samples", "clock_step", "INTEGER NOT NULL DEFAULT 0")];
 
 /// Where the history is kept.
 #[derive(Debug, Clone)]
@@ -81,13 +89,16 @@ pub struct Stored {
     #[serde(flatten)]
     pub sample: Sample,
     pub maintenance: bool,
+    /// Taken while the clock was behind an earlier sample of the target (it stepped back):
+    /// kept, but its time is not trusted, so reports leave it out.
+    pub clock_step: bool,
     /// The monitor that took it (filled in when read back).
     pub vantage: String,
 }
 
 impl Stored {
     pub fn new(s: &Sample, maintenance: bool) -> Stored {
-        Stored { sample: s.clone(), maintenance, vantage: String::new() }
+        Stored { sample: s.clone(), maintenance, clock_step: false, vantage: String::new() }
     }
 }
 
@@ -100,6 +111,16 @@ pub struct Incident {
     pub ended: Option<i64>,
     pub cause: Option<String>,
     pub vantage: String,
+}
+
+/// An alert in the outbox, not yet delivered.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: i64,
+    pub target: String,
+    pub created: i64,
+    pub transition: Transition,
+    pub attempts: i64,
 }
 
 /// A maintenance window.
@@ -163,7 +184,7 @@ pub struct Store {
     vantage: String,
 }
 
-const SAMPLE_COLUMNS: &str = "at, ok, latency_ms, error, interval_ms, maintenance, vantage";
+const SAMPLE_COLUMNS: &str = "at, ok, latency_ms, error, interval_ms, maintenance, vantage, clock_step";
 
 impl Store {
     /// Open (and create) a SQLite database.
@@ -180,6 +201,7 @@ impl Store {
             }
         };
         db.batch(&schema(db.dialect()))
+            .and_then(|_| add_columns(&mut db))
             .with_context(|| format!("the history in {} is unusable", location.describe()))?;
         Ok(Store { db, vantage: vantage.to_string() })
     }
@@ -202,8 +224,29 @@ impl Store {
         states: &[TargetState],
         incidents: &[IncidentChange],
     ) -> anyhow::Result<()> {
+        self.save_round_with_alerts(samples, states, incidents, &[], 0)
+    }
+
+    /// [`Store::save_round`], and the round's alerts into the outbox (created at `now`) in
+    /// the same transaction: a state change is never recorded without its alert.
+    pub fn save_round_with_alerts(
+        &mut self,
+        samples: &[Stored],
+        states: &[TargetState],
+        incidents: &[IncidentChange],
+        alerts: &[(String, Transition)],
+        now: i64,
+    ) -> anyhow::Result<()> {
         self.db.batch("BEGIN")?;
-        let result = self.write_round(samples, states, incidents);
+        let result = self.write_round(samples, states, incidents).and_then(|_| {
+            for (target, tr) in alerts {
+                self.db.exec(
+                    "INSERT INTO outbox (target, vantage, created, transition) VALUES (?, ?, ?, ?)",
+                    &[target.into(), (&self.vantage).into(), now.into(), Val::Text(serde_json::to_string(tr)?)],
+                )?;
+            }
+            Ok(())
+        });
         match result {
             Ok(()) => self.db.batch("COMMIT"),
             Err(e) => {
@@ -220,10 +263,10 @@ impl Store {
         incidents: &[IncidentChange],
     ) -> anyhow::Result<()> {
         let v: Val = (&self.vantage).into();
-        for Stored { sample: s, maintenance, .. } in samples {
+        for Stored { sample: s, maintenance, clock_step, .. } in samples {
             self.db.exec(
-                "INSERT INTO samples (target, vantage, at, ok, latency_ms, error, interval_ms, maintenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                &[(&s.target).into(), v.clone(), s.at.into(), s.ok.into(), s.latency_ms.into(), s.error.as_ref().into(), s.interval_ms.into(), (*maintenance).into()],
+                "INSERT INTO samples (target, vantage, at, ok, latency_ms, error, interval_ms, maintenance, clock_step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                &[(&s.target).into(), v.clone(), s.at.into(), s.ok.into(), s.latency_ms.into(), s.error.as_ref().into(), s.interval_ms.into(), (*maintenance).into(), (*clock_step).into()],
             )?;
         }
         for s in states {
@@ -254,6 +297,42 @@ impl Store {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Alerts of this vantage not yet delivered, oldest first; those created before
+    /// `oldest` are given up first (marked, and counted in the result's second part).
+    pub fn pending_alerts(&mut self, oldest: i64, now: i64) -> anyhow::Result<(Vec<Pending>, u64)> {
+        let v: Val = (&self.vantage).into();
+        let gave_up = self.db.exec(
+            "UPDATE outbox SET gave_up = ? WHERE vantage = ? AND delivered IS NULL AND gave_up IS NULL AND created < ?",
+            &[now.into(), v.clone(), oldest.into()],
+        )?;
+        let rows = self.db.rows(
+            "SELECT id, target, created, transition, attempts FROM outbox WHERE vantage = ? AND delivered IS NULL AND gave_up IS NULL ORDER BY id",
+            &[v],
+        )?;
+        let pending = rows
+            .iter()
+            .filter_map(|r| {
+                let transition = serde_json::from_str(&r[3].text()).ok()?;
+                Some(Pending {
+                    id: r[0].int(),
+                    target: r[1].text(),
+                    created: r[2].int(),
+                    transition,
+                    attempts: r[4].int(),
+                })
+            })
+            .collect();
+        Ok((pending, gave_up))
+    }
+
+    /// Record a delivery attempt of an outbox alert: delivered at `now`, or one more failure.
+    pub fn alert_attempted(&mut self, id: i64, delivered: bool, now: i64) -> anyhow::Result<()> {
+        let delivered: Val = if delivered { now.into() } else { Val::NullInt };
+        self.db
+            .exec("UPDATE outbox SET attempts = attempts + 1, delivered = ? WHERE id = ?", &[delivered, id.into()])?;
         Ok(())
     }
 
@@ -306,7 +385,7 @@ impl Store {
         let (vf, vp) = self.vantage_filter(all_vantages);
         let mut out = Vec::new();
         let before =
-            format!("SELECT {SAMPLE_COLUMNS} FROM samples WHERE target = ?{vf} AND at < ? ORDER BY at DESC LIMIT 1");
+            format!("SELECT {SAMPLE_COLUMNS} FROM samples WHERE target = ?{vf} AND at < ? AND clock_step = 0 ORDER BY at DESC LIMIT 1");
         let params: Vec<Val> = [vec![target.into()], vp.clone(), vec![from.into()]].concat();
         out.extend(self.db.rows(&before, &params)?.iter().map(|r| row_to_stored(target, r)));
         let within =
@@ -348,6 +427,30 @@ impl Store {
                 vantage: r[4].text(),
             })
             .collect())
+    }
+
+    /// When the history of `target` begins (its first sample, hourly row or incident; every
+    /// vantage's with `all_vantages`), if there is any.
+    pub fn first_at(&mut self, target: &str, all_vantages: bool) -> anyhow::Result<Option<i64>> {
+        let (vf, vp) = self.vantage_filter(all_vantages);
+        let mut first: Option<i64> = None;
+        for (table, column) in [("samples", "at"), ("hourly", "hour"), ("incidents", "started")] {
+            let sql = format!("SELECT min({column}) FROM {table} WHERE target = ?{vf}");
+            let params: Vec<Val> = [vec![target.into()], vp.clone()].concat();
+            if let Some(t) = self.db.rows(&sql, &params)?.first().and_then(|r| r[0].opt_int()) {
+                first = Some(first.map_or(t, |f| f.min(t)));
+            }
+        }
+        Ok(first)
+    }
+
+    /// The vantages with raw samples in `[from, to)`, sorted.
+    pub fn vantages(&mut self, from: i64, to: i64) -> anyhow::Result<Vec<String>> {
+        let rows = self.db.rows(
+            "SELECT DISTINCT vantage FROM samples WHERE at >= ? AND at < ? AND clock_step = 0 ORDER BY 1",
+            &[from.into(), to.into()],
+        )?;
+        Ok(rows.iter().map(|r| r[0].text()).collect())
     }
 
     /// Every target name with history from this vantage.
@@ -410,7 +513,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO hourly (target, vantage, hour, samples, failures, known_ms, latency_sum)
              SELECT target, vantage, (at / 3600000) * 3600000 AS h, count(*), {}, {least}(3600000, {}), {sum}(latency_ms)
-             FROM samples WHERE at < ? GROUP BY target, vantage, h
+             FROM samples WHERE at < ? AND clock_step = 0 GROUP BY target, vantage, h
              ON CONFLICT (target, vantage, hour) DO UPDATE SET
                 samples = hourly.samples + excluded.samples, failures = hourly.failures + excluded.failures,
                 known_ms = {least}(3600000, hourly.known_ms + excluded.known_ms),
@@ -457,7 +560,33 @@ fn row_to_stored(target: &str, r: &[Val]) -> Stored {
         },
         maintenance: r[5].int() != 0,
         vantage: r[6].text(),
+        clock_step: r[7].int() != 0,
     }
+}
+
+/// Add the columns of [`ADDED_COLUMNS`] that an older database lacks.
+fn add_columns(db: &mut Db) -> anyhow::Result<()> {
+    for (table, column, def) in ADDED_COLUMNS {
+        let missing = match db.dialect() {
+            Dialect::Sqlite => db
+                .rows(&format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?"), &[(*column).into()])?
+                .first()
+                .is_none_or(|r| r[0].int() == 0),
+            Dialect::Postgres => db
+                .rows(
+                    "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?",
+                    &[(*table).into(), (*column).into()],
+                )?
+                .first()
+                .is_none_or(|r| r[0].int() == 0),
+        };
+        if missing {
+            let def =
+                if db.dialect() == Dialect::Postgres { def.replace("INTEGER", "BIGINT") } else { def.to_string() };
+            db.batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// The spool: samples that could not be written, one JSON object a line.
