@@ -100,6 +100,30 @@ impl Prober {
         }
     }
 
+    /// Like [`Self::wait_healthy`], but the answer must hold for `n` probes in a row, 50 ms
+    /// apart: right after an nginx reload, old workers may still answer for a moment.
+    pub fn wait_settled(
+        &self,
+        url: &str,
+        expect_color: Option<&str>,
+        timeout: Duration,
+        n: u32,
+    ) -> Result<Probe, Probe> {
+        let deadline = Instant::now() + timeout;
+        let mut in_a_row = 0;
+        loop {
+            let probe = self.probe(url, expect_color);
+            in_a_row = if probe.ok { in_a_row + 1 } else { 0 };
+            if in_a_row >= n.max(1) {
+                return Ok(probe);
+            }
+            if Instant::now() + POLL >= deadline {
+                return Err(probe);
+            }
+            std::thread::sleep(if probe.ok { Duration::from_millis(50) } else { POLL });
+        }
+    }
+
     /// Probe every `interval` for `period`; the first failure ends it.
     pub fn watch(
         &self,

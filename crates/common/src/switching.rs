@@ -26,6 +26,10 @@ pub const RUN_DIR_ENV: &str = "STANDBY_RUN_DIR";
 pub const SYSTEM_RUN_DIR: &str = "/run/standby";
 /// The lock file's name in the run dir.
 pub const LOCK_FILE: &str = "switching.lock";
+/// Set by a holder on the programs it runs (hooks): a tool started that way (dns-failover
+/// switch run by replica-promote's post-promote hook) works under its parent's lock instead
+/// of refusing. Its value is the holder's pid.
+pub const HOLDER_ENV: &str = "STANDBY_SWITCHING_HOLDER";
 
 /// Who holds the lock: written into the lock file by the holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +73,8 @@ pub fn resolve_run_dir(
 /// The switching lock, held until dropped (or until the process dies).
 #[derive(Debug)]
 pub struct SwitchLock {
-    file: File,
+    /// `None` when held by the parent that started us (see [`HOLDER_ENV`]).
+    file: Option<File>,
     path: PathBuf,
 }
 
@@ -102,7 +107,13 @@ impl SwitchLock {
             .code(Code::Usage)?;
         match file.try_lock() {
             Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(held(&mut file, &path, &format!("{tool} cannot start"))),
+            Err(TryLockError::WouldBlock) => {
+                let parent = std::env::var(HOLDER_ENV).ok().and_then(|v| v.trim().parse::<u32>().ok());
+                if parent.is_some() && read_holder(&mut file).map(|h| h.pid) == parent {
+                    return Ok(SwitchLock { file: None, path });
+                }
+                return Err(held(&mut file, &path, &format!("{tool} cannot start")));
+            }
             Err(TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("cannot lock {}", path.display()));
             }
@@ -122,18 +133,43 @@ impl SwitchLock {
             file.flush()
         };
         write(&mut file).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(SwitchLock { file, path })
+        Ok(SwitchLock { file: Some(file), path })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The env var to give the programs run while the lock is held ([`HOLDER_ENV`]).
+    pub fn env(&self) -> (&'static str, String) {
+        let pid = match &self.file {
+            Some(_) => std::process::id().to_string(),
+            None => std::env::var(HOLDER_ENV).unwrap_or_default(),
+        };
+        (HOLDER_ENV, pid)
+    }
 }
 
 impl Drop for SwitchLock {
     fn drop(&mut self) {
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
+        if let Some(file) = &self.file {
+            let _ = file.set_len(0);
+            let _ = file.unlock();
+        }
+    }
+}
+
+/// Take the lock for a switch. Held by another: exit 3 naming it. No usable run dir (a
+/// non-root cron job without `XDG_RUNTIME_DIR`): a warning and `None`, because a failover must
+/// never be blocked by a missing directory.
+pub fn hold(tool: &str, action: &str) -> anyhow::Result<Option<SwitchLock>> {
+    match SwitchLock::acquire(tool, action) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(e) if exit::code_of(&e) == Code::Locked => Err(e),
+        Err(e) => {
+            tracing::warn!("going on without the host-wide switching lock: {e:#}");
+            Ok(None)
+        }
     }
 }
 

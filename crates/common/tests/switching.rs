@@ -81,3 +81,21 @@ fn a_lock_held_by_another_process_refuses_with_code_3_and_is_released_when_it_di
     let lock = SwitchLock::acquire_in(dir.path(), "replica-promote", "promoting").expect("can be taken again");
     drop(lock);
 }
+
+/// A hook run by the holder (replica-promote's post-promote runs `dns-failover switch`) works
+/// under its parent's lock; anyone else is refused.
+#[test]
+fn a_program_run_by_the_holder_works_under_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = HolderChild::spawn(dir.path());
+    let pid = holder.0.id().to_string();
+    std::env::set_var(switching::HOLDER_ENV, &pid);
+    let nested = SwitchLock::acquire_in(dir.path(), "dns-failover", "switching db to backup").expect("nested");
+    assert_eq!(nested.env(), (switching::HOLDER_ENV, pid));
+    drop(nested);
+    // Dropping the nested guard does not release the parent's lock.
+    std::env::set_var(switching::HOLDER_ENV, "1");
+    let err = SwitchLock::acquire_in(dir.path(), "dns-failover", "switching db to backup").unwrap_err();
+    assert_eq!(exit::code_of(&err), Code::Locked, "{err:#}");
+    drop(holder);
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use standby_common::notify::{Event, EventKind, Notifiers};
 use standby_common::probe::ProbeResult;
+use standby_common::switching;
 use standby_common::threshold::Streak;
 
 use crate::config::Failback;
@@ -307,6 +308,15 @@ pub async fn switch(
     if dry_run {
         return;
     }
+    // Host-wide: no deploy or prune starts while DNS is being switched.
+    let action = format!("switching DNS record {} {} to the {}", record.name, record.rtype.as_str(), to.as_str());
+    let _switching = match switching::hold(TOOL, &action) {
+        Ok(lock) => lock,
+        Err(e) => {
+            fail(record, to, why, mem, notifiers, format!("{e:#}"), outcome).await;
+            return;
+        }
+    };
     match providers.replace(record, &wanted).await {
         Ok(set) => {
             mem.known = Some(Known { values: set.values.clone(), read_at_ms: now_ms() });

@@ -32,6 +32,7 @@ impl Env {
         c.arg("--config").arg(&self.config).arg("--state-dir").arg(self.dir.path().join("state"));
         c.args(args).env_remove("STANDBY_CONFIG").env_remove("RUST_LOG");
         c.env(&self.secret_env.0, &self.secret_env.1);
+        c.env("STANDBY_RUN_DIR", self.dir.path().join("run"));
         c
     }
 
@@ -359,4 +360,28 @@ fn two_vantages_with_a_quorum_of_two_switch_once_and_never_alone() {
     assert_eq!(switched, 1, "{first}\n{second}\n{third}");
     assert_eq!(writes(), 1, "one API write: {:?}", cf.requests());
     assert_eq!(a_records(&cf, &zone), vec![(BACKUP.to_string(), 120, false)]);
+}
+
+#[test]
+fn no_switch_while_another_tool_holds_the_switching_lock() {
+    let pdns = start_pdns();
+    let primary = AppBackend::start("primary").unwrap();
+    let backup = AppBackend::start("backup").unwrap();
+    let body = pdns_config(&pdns, &primary, &backup, "").replace("failure-threshold = 3", "failure-threshold = 1");
+    let env = Env::new(&body, ("TEST_PDNS_KEY", &pdns.api_key));
+    let run_dir = env.dir.path().join("run");
+    let held = standby_common::switching::SwitchLock::acquire_in(&run_dir, "replica-promote", "promoting the standby")
+        .unwrap();
+    primary.set_healthy(false);
+    let out = env.expect(&["check"], 1);
+    assert!(out.contains("replica-promote") && out.contains("promoting the standby"), "names the holder: {out}");
+    assert_eq!(pdns.dig("app.example.com", "A").unwrap(), vec![PRIMARY]);
+    // Run as the holder's hook (replica-promote's post-promote), the switch goes through.
+    let mut hook = env.cmd(&["switch", "--to", "backup"]);
+    let (name, value) = held.env();
+    hook.env(name, value);
+    let out = hook.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(pdns.dig("app.example.com", "A").unwrap(), vec![BACKUP]);
+    drop(held);
 }

@@ -52,6 +52,7 @@ impl Site {
                 cmd.env_remove(&key);
             }
         }
+        cmd.env("STANDBY_RUN_DIR", self.dir.path().join("run"));
         cmd.output().expect("run replica-promote")
     }
 }

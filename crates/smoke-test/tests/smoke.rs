@@ -277,8 +277,11 @@ fn retries_until_the_app_is_healthy() {
     app.set_healthy(false);
     let s = suite("[[check]]\nname = \"health\"\npath = \"/health\"\nretries = 20\nretry-delay = \"50ms\"\n");
     let base = app.url("");
+    // Healthy only once a retry started (so the first attempt was surely answered 503).
     let flip = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
+        while app.hits() < 2 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         app.set_healthy(true);
         app
     });

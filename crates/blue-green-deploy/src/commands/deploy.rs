@@ -24,8 +24,8 @@ const STEPS: u64 = 9;
 
 pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     let _lock = setup.state.lock("deploy")?;
-    // TODO(switching-lock): refuse to start (exit 3, nothing changed) while a failover holds
-    // the host-wide switching lock; hold it from here until the run ends.
+    // No deploy in the middle of a failover: exit 3 naming the holder, nothing changed.
+    standby_common::switching::ensure_not_switching("blue-green-deploy deploy")?;
     if setup.config.start.is_none() || setup.config.stop.is_none() {
         return Err(standby_common::exit::error(
             Code::Usage,

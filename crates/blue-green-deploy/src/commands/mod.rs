@@ -125,7 +125,7 @@ impl<'a> Run<'a> {
             };
             let probe = s
                 .prober
-                .wait_healthy(&url, Some(color.as_str()), s.config.health_timeout.get())
+                .wait_settled(&url, Some(color.as_str()), s.config.health_timeout.get(), 5)
                 .map_err(|p| format!("{url} {via}: {p}"))?;
             let mut detail = format!("{url} {via}: {probe}");
             if let (Some(suite), Some(public)) = (&s.suite, &s.config.public_url) {

@@ -9,7 +9,8 @@ use crate::setup::Setup;
 
 pub fn run(setup: &Setup) -> anyhow::Result<Code> {
     let _lock = setup.state.lock("deploy")?;
-    // TODO(switching-lock): refuse while a failover holds the host-wide switching lock.
+    // No deploy in the middle of a failover: exit 3 naming the holder, nothing changed.
+    standby_common::switching::ensure_not_switching("blue-green-deploy rollback")?;
     let Some(from) = setup.live()? else {
         return Err(exit::error(Code::Failed, "no colour is live yet: nothing to roll back from"));
     };

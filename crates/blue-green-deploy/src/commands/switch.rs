@@ -18,7 +18,8 @@ pub struct Args {
 
 pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     let _lock = setup.state.lock("deploy")?;
-    // TODO(switching-lock): refuse while a failover holds the host-wide switching lock.
+    // No deploy in the middle of a failover: exit 3 naming the holder, nothing changed.
+    standby_common::switching::ensure_not_switching("blue-green-deploy switch")?;
     let from = setup.live()?;
     let to = args.to;
     let mut run = Run::begin(setup, "switch", from, to, None, 4)?;

@@ -147,8 +147,13 @@ impl Fleet {
     pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(BIN);
         cmd.arg("--config").arg(&self.config).arg("--state-dir").arg(self.state_dir()).arg("--json").args(args);
-        cmd.env_remove("RUST_LOG");
+        cmd.env_remove("RUST_LOG").env("STANDBY_RUN_DIR", self.run_dir());
         cmd
+    }
+
+    /// The host-wide switching lock's dir, private to this fleet.
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
     }
 
     pub fn state_dir(&self) -> PathBuf {

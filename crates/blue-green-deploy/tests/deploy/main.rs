@@ -133,6 +133,23 @@ fn a_second_deploy_exits_3_while_one_holds_the_lock() {
 }
 
 #[test]
+fn no_deploy_starts_while_a_failover_holds_the_switching_lock() {
+    let fleet = Fleet::start("");
+    let before = fleet.upstream();
+    let _held =
+        standby_common::switching::SwitchLock::acquire_in(&fleet.run_dir(), "replica-promote", "promoting the standby")
+            .expect("lock");
+    for args in [&["deploy", "--version", "release-2"][..], &["switch", "--to", "green"], &["rollback"]] {
+        let out = fleet.command(args).output().expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains("replica-promote") && err.contains("promoting the standby"), "names the holder: {err}");
+    }
+    assert!(!fleet.running("green"), "nothing was started");
+    assert_eq!(fleet.upstream(), before, "nothing was switched");
+}
+
+#[test]
 fn missing_keys_are_usage_errors_before_anything_runs() {
     let dir = tempfile::tempdir().expect("dir");
     let config = dir.path().join("c.toml");

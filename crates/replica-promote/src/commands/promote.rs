@@ -16,6 +16,7 @@ use standby_common::exec::Cmd;
 use standby_common::exit::{self, Code};
 use standby_common::notify::{Event, EventKind};
 use standby_common::pg::BlockingClient;
+use standby_common::switching::{self, SwitchLock};
 
 use crate::cli::TOOL;
 use crate::lsn::{self, Lsn};
@@ -117,8 +118,9 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     let peer_options = setup.require_peer("promote")?;
     let state = setup.ctx.state()?;
     let _lock = state.lock("promote")?;
-    // TODO(switching-lock): take the host-wide switching lock here and hold it until the
-    // post-promote hooks have run (another tool must not switch DNS or colours meanwhile).
+    // Host-wide, until the post-promote hooks have run: no deploy or prune meanwhile, and a
+    // hook that switches DNS works under this lock.
+    let switching = switching::hold(TOOL, "promoting the standby")?;
     let local = setup.local.connect_blocking()?;
     let mut report = Promotion { server: setup.local.server().to_string(), ..Promotion::default() };
 
@@ -217,7 +219,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     report.to_writable_ms = Some(start.elapsed().as_millis() as u64);
     drop(local);
 
-    run_hooks(setup, &mut report, peer_options.server());
+    run_hooks(setup, &mut report, peer_options.server(), switching.as_ref());
     let event = Event::new(
         TOOL,
         EventKind::Changed,
@@ -260,7 +262,7 @@ fn prove_writable(local: &BlockingClient) -> anyhow::Result<Option<u32>> {
     }
 }
 
-fn run_hooks(setup: &Setup, report: &mut Promotion, old_primary: &str) {
+fn run_hooks(setup: &Setup, report: &mut Promotion, old_primary: &str, switching: Option<&SwitchLock>) {
     let text = |v: Option<String>| v.unwrap_or_default();
     for line in &setup.config.post_promote {
         let cmd = Cmd::shell(line)
@@ -268,8 +270,12 @@ fn run_hooks(setup: &Setup, report: &mut Promotion, old_primary: &str) {
             .env("REPLICA_PROMOTE_OLD_PRIMARY", old_primary)
             .env("REPLICA_PROMOTE_TIMELINE", text(report.new_timeline.map(|t| t.to_string())))
             .env("REPLICA_PROMOTE_REPLAYED_LSN", text(report.replayed_lsn.map(|l| l.to_string())))
-            .env("REPLICA_PROMOTE_LOSS_BYTES", text(report.estimated_loss_bytes.map(|b| b.to_string())))
-            .timeout(Duration::from_secs(300));
+            .env("REPLICA_PROMOTE_LOSS_BYTES", text(report.estimated_loss_bytes.map(|b| b.to_string())));
+        let cmd = match switching.map(SwitchLock::env) {
+            Some((name, value)) => cmd.env(name, value),
+            None => cmd,
+        }
+        .timeout(Duration::from_secs(300));
         let hook = match cmd.run() {
             Ok(d) if d.success() => Hook { command: line.clone(), ok: true, detail: String::new() },
             Ok(d) => {

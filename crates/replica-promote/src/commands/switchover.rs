@@ -9,6 +9,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use standby_common::exit::{self, Code};
+use standby_common::switching;
 
 use crate::commands::rejoin::{self, Rejoined};
 use crate::lsn::{self, Lsn};
@@ -63,7 +64,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     let peer = setup.require_peer("switchover")?;
     let pgctl = setup.pgctl("switchover")?;
     let _lock = setup.ctx.state()?.lock("switchover")?;
-    // TODO(switching-lock): take the host-wide switching lock here and hold it to the end.
+    let _switching = switching::hold(crate::cli::TOOL, "switching the primary over to the standby")?;
     let mut report = Switched {
         old_primary: setup.local.server().to_string(),
         new_primary: peer.server().to_string(),
