@@ -3,10 +3,11 @@
 
 use standby_common::cli::Context;
 use standby_common::exit::{self, Code};
-use standby_common::state::StateDir;
+use standby_common::state::{RunLock, StateDir};
 
 use crate::config::Config;
 use crate::health::Probe;
+use crate::memory::{CallLog, Memory};
 use crate::provider::Providers;
 use crate::record::{self, Record};
 
@@ -60,4 +61,48 @@ impl Setup {
     pub fn state(&self) -> anyhow::Result<StateDir> {
         self.ctx.state()
     }
+}
+
+/// What a command that may switch works with: the selected records, the run lock (exit 3
+/// while another run holds it), the providers and the memory. [`Session::save`] writes the
+/// memory back and notes the API calls made.
+pub struct Session {
+    pub records: Vec<Record>,
+    pub state: StateDir,
+    pub providers: Providers,
+    pub memory: Memory,
+    _lock: Option<RunLock>,
+}
+
+impl Setup {
+    /// Start a session over the records named (all when none); `locked` takes the run lock.
+    pub fn session(&self, names: &[String], locked: bool) -> anyhow::Result<Session> {
+        let records = self.selected(names)?;
+        let state = self.state()?;
+        let lock = if locked { Some(state.lock("dns-failover")?) } else { None };
+        let providers = self.providers(&records)?;
+        let memory = Memory::load(&state)?;
+        Ok(Session { records, state, providers, memory, _lock: lock })
+    }
+}
+
+impl Session {
+    /// Keep the memory and note the API calls since the last save.
+    pub fn save(&mut self, calls_noted: &mut u64) -> anyhow::Result<()> {
+        keep(&self.state, &self.memory, &self.providers, calls_noted)
+    }
+}
+
+/// [`Session::save`] on a session's parts (a daemon holds them borrowed).
+pub fn keep(state: &StateDir, memory: &Memory, providers: &Providers, calls_noted: &mut u64) -> anyhow::Result<()> {
+    memory.save(state)?;
+    let calls = providers.calls();
+    if calls != *calls_noted {
+        let now_s = crate::memory::now_ms() / 1000;
+        if let Err(e) = CallLog::record(state, now_s, calls - *calls_noted) {
+            tracing::warn!("cannot note the API calls made: {e:#}");
+        }
+        *calls_noted = calls;
+    }
+    Ok(())
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use standby_common::exit::Code;
 
-use crate::memory::Memory;
 use crate::report::RoundReport;
 use crate::round::{self, RoundOptions, World};
 use crate::setup::Setup;
@@ -25,11 +24,7 @@ pub struct Args {
 }
 
 pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
-    let records = setup.selected(&args.records)?;
-    let state = setup.state()?;
-    let _lock = state.lock("dns-failover")?;
-    let providers = setup.providers(&records)?;
-    let mut memory = Memory::load(&state)?;
+    let mut session = setup.session(&args.records, true)?;
     let opts = RoundOptions {
         timeout: setup.config.timeout.get(),
         dry_run: args.dry_run,
@@ -40,15 +35,14 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
         let views = SharedViews::connect(&setup.config).await?;
         let world = World {
             control: &setup.control,
-            providers: &providers,
+            providers: &session.providers,
             notifiers: &setup.ctx.notifiers,
             views: views.as_ref(),
         };
-        anyhow::Ok(round::run(&records, &world, &mut memory, opts).await)
+        anyhow::Ok(round::run(&session.records, &world, &mut session.memory, opts).await)
     })?;
-    memory.save(&state)?;
-    super::log_calls(&state, &providers);
-    let report = RoundReport::new(outcomes, providers.calls());
+    session.save(&mut 0)?;
+    let report = RoundReport::new(outcomes, session.providers.calls());
     let code = report.code();
     // A switch is news even with -q: report it as a cron job would mail it.
     setup.ctx.output.report(&report, if report.changed { Code::Failed } else { code })?;

@@ -4,7 +4,7 @@
 
 use standby_common::exit::Code;
 
-use crate::memory::{CallLog, Memory};
+use crate::memory::CallLog;
 use crate::record::Side;
 use crate::report::{StatusLine, StatusReport};
 use crate::round::{self, Outcome};
@@ -18,14 +18,12 @@ pub struct Args {
 }
 
 pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
-    let records = setup.selected(&args.records)?;
-    let state = setup.state()?;
-    let providers = setup.providers(&records)?;
-    let memory = Memory::load(&state)?;
+    let session = setup.session(&args.records, false)?;
+    let (records, providers, memory, state) = (&session.records, &session.providers, &session.memory, &session.state);
     let timeout = setup.config.timeout.get();
     let lines = standby_common::runtime()?.block_on(async {
         let mut out = Vec::new();
-        for record in &records {
+        for record in records {
             let health = round::probe(record, timeout).await;
             let remembered = memory.records.get(&round::key(record));
             let mut outcome = Outcome::blank(record, health, remembered.map(|m| m.streak).unwrap_or_default(), false);
@@ -41,7 +39,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
         }
         out
     });
-    let calls = CallLog::record(&state, crate::memory::now_ms() / 1000, providers.calls())?;
+    let calls = CallLog::record(state, crate::memory::now_ms() / 1000, providers.calls())?;
     let bad = lines.iter().any(|l| {
         l.now.error.is_some() || l.now.side == Side::Other || (!l.now.health.primary.ok && !l.now.health.backup_ok())
     });

@@ -3,7 +3,6 @@
 
 use standby_common::exit::Code;
 
-use crate::memory::Memory;
 use crate::record::Side;
 use crate::report::RoundReport;
 use crate::round::{self, Decision, Outcome};
@@ -32,20 +31,17 @@ pub struct Args {
 }
 
 pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
-    let records = setup.selected(&args.records)?;
-    let state = setup.state()?;
-    let _lock = state.lock("dns-failover")?;
-    let providers = setup.providers(&records)?;
-    let mut memory = Memory::load(&state)?;
+    let mut session = setup.session(&args.records, true)?;
     let to = match args.to {
         To::Primary => Side::Primary,
         To::Backup => Side::Backup,
     };
     let timeout = setup.config.timeout.get();
     let notifiers = &setup.ctx.notifiers;
+    let (records, providers, memory) = (&session.records, &session.providers, &mut session.memory);
     let outcomes = standby_common::runtime()?.block_on(async {
         let mut out = Vec::new();
-        for record in &records {
+        for record in records {
             let health = round::probe(record, timeout).await;
             let mem = memory.records.entry(round::key(record)).or_default();
             let target_ok = match to {
@@ -63,16 +59,15 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
                     why: format!("the {} fails its own check: pass --force to switch anyway", to.as_str()),
                 };
             } else {
-                round::switch(record, to, "switched by hand", mem, &providers, notifiers, args.dry_run, &mut outcome)
+                round::switch(record, to, "switched by hand", mem, providers, notifiers, args.dry_run, &mut outcome)
                     .await;
             }
             out.push(outcome);
         }
         out
     });
-    memory.save(&state)?;
-    super::log_calls(&state, &providers);
-    let report = RoundReport::new(outcomes, providers.calls());
+    session.save(&mut 0)?;
+    let report = RoundReport::new(outcomes, session.providers.calls());
     let code = report.code();
     setup.ctx.output.report(&report, if report.changed { Code::Failed } else { code })?;
     Ok(code)

@@ -12,11 +12,10 @@ use standby_common::daemon;
 use standby_common::duration::HumanDuration;
 use standby_common::exit::Code;
 
-use crate::memory::{CallLog, Memory};
 use crate::record::Side;
 use crate::report::RoundReport;
 use crate::round::{self, RoundOptions, World};
-use crate::setup::Setup;
+use crate::setup::{keep, Session, Setup};
 use crate::vantage::SharedViews;
 
 /// How long values read from the provider are trusted between switches.
@@ -36,11 +35,7 @@ pub struct Args {
 }
 
 pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
-    let records = setup.selected(&[])?;
-    let state = setup.state()?;
-    let _lock = state.lock("dns-failover")?;
-    let providers = setup.providers(&records)?;
-    let mut memory = Memory::load(&state)?;
+    let mut session = setup.session(&[], true)?;
     let interval = setup.config.interval.get().max(Duration::from_millis(100));
     let opts = RoundOptions {
         // A check never outlasts the round it belongs to by much.
@@ -58,9 +53,10 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
             tokio::spawn(daemon::serve_metrics(listener, Arc::new(render)));
         }
         let views = SharedViews::connect(&setup.config).await?;
+        let Session { records, state, providers, memory, .. } = &mut session;
         let world = World {
             control: &setup.control,
-            providers: &providers,
+            providers: &*providers,
             notifiers: &setup.ctx.notifiers,
             views: views.as_ref(),
         };
@@ -74,8 +70,8 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
                 _ = &mut stop => break,
                 _ = tick.tick() => {}
             }
-            let outcomes = round::run(&records, &world, &mut memory, opts).await;
-            if let Err(e) = memory.save(&state) {
+            let outcomes = round::run(records, &world, memory, opts).await;
+            if let Err(e) = keep(state, memory, providers, &mut calls_noted) {
                 tracing::error!("{e:#}");
             }
             let report = RoundReport::new(outcomes, providers.calls());
@@ -86,11 +82,6 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
                 let _ = setup.ctx.output.line(&report);
             } else if report.changed || !report.ok {
                 let _ = setup.ctx.output.line(&report.to_string().trim_end());
-            }
-            if providers.calls() != calls_noted {
-                let now_s = crate::memory::now_ms() / 1000;
-                let _ = CallLog::record(&state, now_s, providers.calls() - calls_noted);
-                calls_noted = providers.calls();
             }
         }
         tracing::info!("stopped");
