@@ -5,6 +5,7 @@
 mod failover;
 mod help;
 mod monitor;
+mod promote;
 mod smoke;
 
 use std::time::{Duration, Instant};
@@ -61,8 +62,13 @@ impl Row {
 
 type Bench = fn() -> anyhow::Result<Vec<Row>>;
 
-const BENCHES: &[(&str, Bench)] =
-    &[("help", help::run), ("smoke", smoke::run), ("monitor", monitor::run), ("failover", failover::run)];
+const BENCHES: &[(&str, Bench)] = &[
+    ("help", help::run),
+    ("smoke", smoke::run),
+    ("monitor", monitor::run),
+    ("failover", failover::run),
+    ("promote", promote::run),
+];
 
 pub fn bench(names: &[String]) -> anyhow::Result<()> {
     for n in names {
