@@ -66,7 +66,7 @@ pub fn run(setup: &Setup) -> anyhow::Result<Code> {
     } else {
         notify(EventKind::Failure, format!("backup run failed in: {}", report.failed.join(", ")));
     }
-    let code = if report.ok { Code::Ok } else { Code::Failed };
+    let code = report.code();
     setup.ctx.output.report(&report, code)?;
     Ok(code)
 }
