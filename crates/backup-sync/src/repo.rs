@@ -194,19 +194,17 @@ fn store_sized(
     let tags = format!("{TAG_DUMP},{name}");
     let second = ok(repo.archive(&opts, &copy, snapshot(&tags)?, &[path.to_path_buf()]), &what)?;
     // rustic's archiver drops a file it could not read with only a warning: make sure the
-    // dump is there, with its size.
-    let node = repo.node_from_path(second.tree, path);
-    match node {
-        Ok(node) if node.meta.size == bytes && node.content.is_some() => Ok(second),
-        other => {
-            ok(repo.delete_snapshots(&[second.id]), "removing the dump's broken snapshot")?;
-            let why = match other {
-                Ok(node) => format!("stored with {} bytes, {} streamed", node.meta.size, bytes),
-                Err(e) => e.display_log(),
-            };
-            Err(anyhow::anyhow!("{what}: the stored dump does not read back ({why})"))
-        }
+    // dump is in, with all of its bytes.
+    let summary = second.summary.clone().unwrap_or_default();
+    if summary.total_files_processed == 1 && summary.total_bytes_processed == bytes {
+        return Ok(second);
     }
+    ok(repo.delete_snapshots(&[second.id]), "removing the dump's broken snapshot")?;
+    Err(anyhow::anyhow!(
+        "{what}: the stored dump does not read back ({} file(s), {} bytes stored; {bytes} bytes streamed)",
+        summary.total_files_processed,
+        summary.total_bytes_processed
+    ))
 }
 
 /// All snapshots, oldest first.

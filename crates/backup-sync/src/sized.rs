@@ -27,12 +27,27 @@ pub struct SizedCopy {
 
 impl SizedCopy {
     /// `stored` is the node the first pass wrote (with its content); `size` the bytes streamed.
-    pub fn new(repo: &Arc<Repository<IndexedFullStatus>>, path: &Path, stored: &Node, size: u64) -> anyhow::Result<Self> {
-        let file = repo.open_file(stored).map_err(|e| anyhow::anyhow!("reading back {}: {}", path.display(), e.display_log()))?;
+    pub fn new(
+        repo: &Arc<Repository<IndexedFullStatus>>,
+        path: &Path,
+        stored: &Node,
+        size: u64,
+    ) -> anyhow::Result<Self> {
+        let file = repo
+            .open_file(stored)
+            .map_err(|e| anyhow::anyhow!("reading back {}: {}", path.display(), e.display_log()))?;
         let mut node = stored.clone();
         node.content = None;
         node.meta.size = size;
-        let reader = ReadBack { repo: Arc::clone(repo), file, offset: 0, size, buf: Vec::new(), pos: 0, path: path.to_path_buf() };
+        let reader = ReadBack {
+            repo: Arc::clone(repo),
+            file,
+            offset: 0,
+            size,
+            buf: Vec::new(),
+            pos: 0,
+            path: path.to_path_buf(),
+        };
         Ok(SizedCopy { path: path.to_path_buf(), node, reader: Mutex::new(Some(reader)) })
     }
 }
@@ -67,10 +82,9 @@ impl Read for ReadBack {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if self.pos == self.buf.len() {
             let offset = usize::try_from(self.offset).map_err(std::io::Error::other)?;
-            let bytes = self
-                .repo
-                .read_file_at(&self.file, offset, READ_AT_ONCE)
-                .map_err(|e| std::io::Error::other(format!("reading back {}: {}", self.path.display(), e.display_log())))?;
+            let bytes = self.repo.read_file_at(&self.file, offset, READ_AT_ONCE).map_err(|e| {
+                std::io::Error::other(format!("reading back {}: {}", self.path.display(), e.display_log()))
+            })?;
             self.buf = bytes.to_vec();
             self.pos = 0;
             self.offset += self.buf.len() as u64;

@@ -241,13 +241,13 @@ fn a_postgres_dump_is_streamed_verified_and_restorable() {
     f.restic_check_clean();
 }
 
-/// The one snapshot tagged `tag`, as restic lists it.
+/// The newest snapshot tagged `tag`, as restic lists it (oldest first).
 fn restic_snapshot(f: &Fixture, tag: &str) -> serde_json::Value {
     let out = f.restic(&["snapshots", "--json", "--tag", tag]);
     assert_eq!(out.code, 0, "restic snapshots: {}", out.stderr);
     let list: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("restic json");
-    assert_eq!(list.len(), 1, "one snapshot tagged {tag}: {list:?}");
-    list[0].clone()
+    assert_eq!(list.len(), 2, "one snapshot tagged {tag} per run: {list:?}");
+    list[1].clone()
 }
 
 #[test]
