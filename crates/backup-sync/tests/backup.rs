@@ -187,6 +187,10 @@ fn a_failing_dump_and_a_broken_remote_fail_the_run_and_leave_the_repository_vali
     assert!(out.stdout.contains("ok   backup"), "the files are still backed up: {}", out.stdout);
     assert!(f.path("failed-hook").exists() && f.path("finally-hook").exists());
     f.restic_check_clean();
+    // The failed dump left no snapshot, neither its first pass nor a half one.
+    let snaps = f.restic(&["snapshots", "--json"]);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&snaps.stdout).expect("restic json");
+    assert_eq!(list.len(), 1, "only the files' snapshot: {list:?}");
     let status = f.run(&["status"]);
     assert_eq!(status.code, 1, "a failed offsite copy is reported");
     assert!(status.stdout.contains("FAILED"), "{}", status.stdout);
