@@ -12,3 +12,4 @@ pub mod offsite;
 pub mod repo;
 pub mod report;
 pub mod setup;
+pub mod sized;

@@ -126,20 +126,85 @@ pub fn backup_paths(
     Ok(saved(&snap))
 }
 
+/// Tag on the first, size-less pass of a streamed dump; such a snapshot never outlives its
+/// run (one left behind by a killed run is removed by the next dump).
+pub const TAG_PARTIAL: &str = "backup-sync-partial";
+
 /// Store one stream (a dump) as the file `path` of a new snapshot. The stream is read as the
-/// repository writes it: memory and temp disk stay bounded whatever its size.
+/// repository writes it: memory and temp disk stay bounded whatever its size. rustic_core
+/// records a streamed file with size 0, which stock restic restores as an empty file, so the
+/// stream is stored in two passes: first as it comes (a snapshot tagged [`TAG_PARTIAL`]),
+/// then, its length now known, once more with that size, its content read back from the
+/// repository (see [`crate::sized`]: only a tree is written). The first snapshot is removed.
 pub fn backup_stream(repo: Repository<OpenStatus>, source: DumpSource) -> anyhow::Result<Saved> {
     let repo = ok(repo.to_indexed_ids(), "reading the index")?;
+    let leftovers: Vec<_> = ok(repo.get_all_snapshots(), "listing snapshots")?
+        .into_iter()
+        .filter(|s| s.tags.contains(TAG_PARTIAL))
+        .map(|s| s.id)
+        .collect();
+    ok(repo.delete_snapshots(&leftovers), "removing a killed run's partial dump snapshot")?;
     let path = source.path().to_path_buf();
     let outcome = source.outcome();
-    let tags = format!("{TAG_DUMP},{}", source.name());
-    let res = repo.archive(&BackupOptions::default(), &source, snapshot(&tags)?, &[path]);
-    match (res, outcome.take()) {
+    let mut opts = BackupOptions::default();
+    opts.parent_opts.force = true;
+    let res = repo.archive(&opts, &source, snapshot(TAG_PARTIAL)?, std::slice::from_ref(&path));
+    let first = match (res, outcome.take()) {
         // The dump program's own error explains more than the archiver's.
-        (_, Some(Err(e))) => Err(e),
-        (Err(e), _) => Err(anyhow::anyhow!("storing {}: {}", source.name(), e.display_log())),
-        (Ok(snap), _) => Ok(saved(&snap)),
+        (res, Some(Err(e))) => {
+            if let Ok(snap) = res {
+                ok(repo.delete_snapshots(&[snap.id]), "removing the failed dump's snapshot")?;
+            }
+            return Err(e);
+        }
+        (Err(e), _) => return Err(anyhow::anyhow!("storing {}: {}", source.name(), e.display_log())),
+        (Ok(snap), None) => {
+            ok(repo.delete_snapshots(&[snap.id]), "removing the failed dump's snapshot")?;
+            return Err(anyhow::anyhow!("storing {}: the dump was not read to its end", source.name()));
+        }
+        (Ok(snap), Some(Ok(streamed))) => (snap, streamed.bytes),
+    };
+    let (first, bytes) = first;
+    // Re-read the index: it now holds the blobs the first pass wrote. (Should this fail, the
+    // first pass's snapshot stays until the next dump removes it.)
+    let repo = std::sync::Arc::new(ok(repo.drop_index().to_indexed(), "reading the index")?);
+    let result = store_sized(&repo, &first, &path, bytes, source.name());
+    // The size-less first pass goes whatever the second did; its data stays referenced by
+    // the second snapshot.
+    ok(repo.delete_snapshots(&[first.id]), "removing the dump's first pass")?;
+    let second = result?;
+    let mut out = saved(&second);
+    out.added_bytes += first.summary.as_ref().map_or(0, |s| s.data_added_packed);
+    Ok(out)
+}
+
+/// The second pass of [`backup_stream`]: the stored stream again, with its size `bytes`.
+fn store_sized(
+    repo: &std::sync::Arc<Repository<IndexedFullStatus>>,
+    first: &SnapshotFile,
+    path: &Path,
+    bytes: u64,
+    name: &str,
+) -> anyhow::Result<SnapshotFile> {
+    let what = format!("storing {name}");
+    let stored = ok(repo.node_from_path(first.tree, path), &what)?;
+    let copy = crate::sized::SizedCopy::new(repo, path, &stored, bytes)?;
+    let mut opts = BackupOptions::default();
+    opts.parent_opts.force = true;
+    let tags = format!("{TAG_DUMP},{name}");
+    let second = ok(repo.archive(&opts, &copy, snapshot(&tags)?, &[path.to_path_buf()]), &what)?;
+    // rustic's archiver drops a file it could not read with only a warning: make sure the
+    // dump is in, with all of its bytes.
+    let summary = second.summary.clone().unwrap_or_default();
+    if summary.total_files_processed == 1 && summary.total_bytes_processed == bytes {
+        return Ok(second);
     }
+    ok(repo.delete_snapshots(&[second.id]), "removing the dump's broken snapshot")?;
+    Err(anyhow::anyhow!(
+        "{what}: the stored dump does not read back ({} file(s), {} bytes stored; {bytes} bytes streamed)",
+        summary.total_files_processed,
+        summary.total_bytes_processed
+    ))
 }
 
 /// All snapshots, oldest first.
@@ -158,8 +223,10 @@ pub struct Pruned {
 }
 
 /// Forget snapshots outside `keep` (per host and path set, as restic groups them), then
-/// prune the data no snapshot references.
+/// prune the data no snapshot references. Refused (exit 3, nothing changed) while a failover
+/// holds the host-wide switching lock.
 pub fn forget_and_prune(repo: &Repository<OpenStatus>, keep: &Keep) -> anyhow::Result<Pruned> {
+    standby_common::switching::ensure_not_switching("backup-sync forget+prune")?;
     let mut opts = KeepOptions::default();
     let n = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
     opts.keep_last = n(keep.last);
@@ -175,8 +242,6 @@ pub fn forget_and_prune(repo: &Repository<OpenStatus>, keep: &Keep) -> anyhow::R
     let groups = ok(ForgetGroups::from_grouped_snapshots_with_retention(grouped, &opts, &now), "forget")?;
     let ids = groups.into_forget_ids();
     ok(repo.delete_snapshots(&ids), "forget")?;
-    // TODO(switching-lock): refuse to start prune while a failover holds the host-wide
-    // switching lock (standby_common's switching lock, being written); the lead wires it in.
     let prune_opts = PruneOptions::default();
     let plan = ok(repo.prune_plan(&prune_opts), "prune")?;
     let packs_removed = plan.stats.packs.unused + plan.stats.packs.partly_used;

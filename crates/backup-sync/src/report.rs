@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Instant;
 
 use serde::Serialize;
+use standby_common::exit::{self, Code};
 
 /// One phase of a run.
 #[derive(Debug, Clone, Serialize)]
@@ -26,6 +27,9 @@ pub struct RunReport {
     pub phases: Vec<Phase>,
     /// The phases that failed, by name.
     pub failed: Vec<String>,
+    /// The exit code each failed phase's error carries, in the order of `failed`.
+    #[serde(skip)]
+    pub failed_codes: Vec<Code>,
 }
 
 impl RunReport {
@@ -60,6 +64,7 @@ impl RunReport {
                     error: Some(error),
                 });
                 self.failed.push(name.to_string());
+                self.failed_codes.push(exit::code_of(&e));
                 None
             }
         }
@@ -68,6 +73,18 @@ impl RunReport {
     pub fn finish(mut self) -> Self {
         self.ok = self.failed.is_empty();
         self
+    }
+
+    /// The run's exit code: 0 when every phase succeeded, 3 when the only failures were
+    /// refusals because a lock was held (retention during a failover), else 1.
+    pub fn code(&self) -> Code {
+        if self.failed.is_empty() {
+            Code::Ok
+        } else if self.failed_codes.iter().all(|c| *c == Code::Locked) {
+            Code::Locked
+        } else {
+            Code::Failed
+        }
     }
 }
 

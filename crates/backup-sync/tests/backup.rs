@@ -54,6 +54,8 @@ impl Fixture {
             .arg(self.path("state"))
             .args(args)
             .env_remove("RUST_LOG")
+            // Each fixture its own switching lock: never the host's.
+            .env(standby_common::switching::RUN_DIR_ENV, self.path("run"))
             .output()
             .expect("runs");
         let o = Out {
@@ -185,6 +187,10 @@ fn a_failing_dump_and_a_broken_remote_fail_the_run_and_leave_the_repository_vali
     assert!(out.stdout.contains("ok   backup"), "the files are still backed up: {}", out.stdout);
     assert!(f.path("failed-hook").exists() && f.path("finally-hook").exists());
     f.restic_check_clean();
+    // The failed dump left no snapshot, neither its first pass nor a half one.
+    let snaps = f.restic(&["snapshots", "--json"]);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&snaps.stdout).expect("restic json");
+    assert_eq!(list.len(), 1, "only the files' snapshot: {list:?}");
     let status = f.run(&["status"]);
     assert_eq!(status.code, 1, "a failed offsite copy is reported");
     assert!(status.stdout.contains("FAILED"), "{}", status.stdout);
@@ -236,5 +242,104 @@ fn a_postgres_dump_is_streamed_verified_and_restorable() {
     assert_eq!(out.code, 0);
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(doc["dumps_listed"], 1, "pg_restore --list read the dump: {doc}");
+    f.restic_check_clean();
+}
+
+/// The newest snapshot tagged `tag`, as restic lists it (oldest first).
+fn restic_snapshot(f: &Fixture, tag: &str) -> serde_json::Value {
+    let out = f.restic(&["snapshots", "--json", "--tag", tag]);
+    assert_eq!(out.code, 0, "restic snapshots: {}", out.stderr);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("restic json");
+    assert_eq!(list.len(), 2, "one snapshot tagged {tag} per run: {list:?}");
+    list[1].clone()
+}
+
+#[test]
+fn streamed_dumps_restore_byte_for_byte_with_stock_restic() {
+    let pg = standby_e2e::postgres::start_primary().expect("postgres");
+    pg.psql("create table t as select g, md5(g::text) as h from generate_series(1, 40000) g").expect("table");
+    let f = Fixture::new();
+    // A command dump with content known to the test, several chunks long, incompressible.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let blob: Vec<u8> = (0..3_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(f.path("blob.bin"), &blob).expect("blob");
+    f.config(&format!(
+        "[[backup-sync.dump]]\nkind = \"postgres\"\nconninfo = \"{}\"\ndatabase = \"postgres\"\nname = \"db.pgdump\"\n\
+         [[backup-sync.dump]]\nkind = \"command\"\nname = \"blob.bin\"\ncommand = \"cat '{}'\"\n",
+        pg.conninfo(),
+        f.path("blob.bin").display()
+    ));
+    assert_eq!(f.run(&["init"]).code, 0);
+    assert_eq!(f.run(&["run"]).code, 0);
+    // A second run stores both again (deduplicated) and leaves no first-pass snapshot behind.
+    assert_eq!(f.run(&["run"]).code, 0);
+    let out = f.restic(&["snapshots", "--json", "--tag", "backup-sync-partial"]);
+    assert_eq!(out.stdout.trim(), "[]", "no partial snapshots left: {}", out.stdout);
+    f.restic_check_clean();
+
+    for name in ["db.pgdump", "blob.bin"] {
+        // The 3 a.m. path: plain restic, the latest snapshot of that dump.
+        let target = f.path(&format!("restic-{name}"));
+        let out = f.restic(&["restore", "latest", "--tag", name, "--target", target.to_str().expect("utf8")]);
+        assert_eq!(out.code, 0, "restic restore: {}{}", out.stdout, out.stderr);
+        let restored = std::fs::read(target.join("backup-sync/dumps").join(name)).expect("restic restored the dump");
+        assert!(!restored.is_empty(), "{name} restored empty by restic");
+        // The same snapshot through backup-sync's own restore, which reads the repository's content.
+        let snap = restic_snapshot(&f, name);
+        let id = snap["short_id"].as_str().expect("short_id");
+        let ours = f.path(&format!("ours-{name}"));
+        assert_eq!(f.run(&["restore", id, "--target", ours.to_str().expect("utf8")]).code, 0);
+        let expected = std::fs::read(ours.join("backup-sync/dumps").join(name)).expect("restored by backup-sync");
+        assert_eq!(restored.len(), expected.len(), "{name}: restic's size");
+        assert!(restored == expected, "{name}: restic's restore differs from the stored content");
+        if name == "blob.bin" {
+            assert!(restored == blob, "the command dump comes back byte for byte");
+        }
+    }
+    let dump = f.path("restic-db.pgdump/backup-sync/dumps/db.pgdump");
+    let list = Command::new(standby_e2e::postgres::pg_bin("pg_restore"))
+        .arg("--list")
+        .arg(&dump)
+        .output()
+        .expect("pg_restore runs");
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "pg_restore --list: {}", String::from_utf8_lossy(&list.stderr));
+    assert!(text.contains("TABLE DATA public t "), "the table's data is in the dump:\n{text}");
+    let out = f.run(&["--json", "verify"]);
+    assert_eq!(out.code, 0, "verify checks the dumps' sizes too");
+}
+
+#[test]
+fn retention_is_refused_with_exit_3_while_a_failover_holds_the_switching_lock() {
+    let f = Fixture::new();
+    f.config("[backup-sync.keep]\nlast = 1\n");
+    assert_eq!(f.run(&["init"]).code, 0);
+    assert_eq!(f.run(&["run"]).code, 0);
+    let count = || {
+        let out = f.restic(&["snapshots", "--json"]);
+        serde_json::from_str::<Vec<serde_json::Value>>(&out.stdout).expect("restic json").len()
+    };
+    assert_eq!(count(), 1);
+
+    let lock = standby_common::switching::SwitchLock::acquire_in(&f.path("run"), "replica-promote", "promoting db2")
+        .expect("the test holds the switching lock");
+    let out = f.run(&["run"]);
+    assert_eq!(out.code, 3, "retention refused while switching");
+    assert!(out.stdout.contains("FAIL forget+prune"), "{}", out.stdout);
+    assert!(out.stdout.contains("replica-promote (pid"), "names the holder: {}", out.stdout);
+    assert!(out.stdout.contains("ok   backup"), "the backup itself ran: {}", out.stdout);
+    assert_eq!(count(), 2, "nothing was forgotten");
+    f.restic_check_clean();
+
+    drop(lock);
+    assert_eq!(f.run(&["run"]).code, 0);
+    assert_eq!(count(), 1, "retention ran once the switch was over");
     f.restic_check_clean();
 }

@@ -2,7 +2,8 @@
 //! repository; the backup of the sources; forget + prune per `keep`; each offsite copy
 //! (sync + verify); the check with `check-read-data-subset`; then `run-after` or `run-failed`,
 //! and `run-finally`. Every phase's outcome, duration and sizes are reported; exit 1 names the
-//! phases that failed. Notifiers get start, then success or failure.
+//! phases that failed (exit 3 when the only failure was retention refused during a failover,
+//! see `repo::forget_and_prune`). Notifiers get start, then success or failure.
 
 use standby_common::exit::Code;
 use standby_common::notify::{Event, EventKind};
@@ -66,7 +67,7 @@ pub fn run(setup: &Setup) -> anyhow::Result<Code> {
     } else {
         notify(EventKind::Failure, format!("backup run failed in: {}", report.failed.join(", ")));
     }
-    let code = if report.ok { Code::Ok } else { Code::Failed };
+    let code = report.code();
     setup.ctx.output.report(&report, code)?;
     Ok(code)
 }

@@ -148,9 +148,9 @@ fn compare_node(
             if !meta.is_file() {
                 return Err("should be a file".into());
             }
-            // A streamed dump's node has no size recorded (it is unknown up front): its
-            // content decides.
-            if node.meta.size != 0 && meta.len() != node.meta.size {
+            // Streamed dumps too carry their size (see `repo::backup_stream`): stock restic
+            // restores a file by it.
+            if meta.len() != node.meta.size {
                 return Err(format!("{} bytes instead of {}", meta.len(), node.meta.size));
             }
             let len = compare_content(repo, node, restored)?;
