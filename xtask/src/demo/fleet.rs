@@ -148,14 +148,16 @@ impl Drop for Load {
 
 /// One `GET` on a fresh connection: true on a complete `200` answer.
 fn get_ok(port: u16, path: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    get(port, path).is_some_and(|answer| answer.starts_with("HTTP/1.1 200"))
+}
+
+/// One `GET` on a fresh connection: the whole answer (status line, headers, body).
+pub fn get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: drill\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
+    stream.write_all(request.as_bytes()).ok()?;
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).is_ok() && answer.starts_with(b"HTTP/1.1 200")
+    stream.read_to_end(&mut answer).ok()?;
+    Some(String::from_utf8_lossy(&answer).into_owned())
 }

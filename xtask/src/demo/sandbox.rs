@@ -177,7 +177,7 @@ interval = "200ms"
 timeout = "500ms"
 
 [dns-failover.powerdns]
-api-url = "{pdns_api}"
+api-url = "http://127.0.0.1:{pdns_api_port}"
 api-key-env = "{PDNS_KEY_ENV}"
 
 [[dns-failover.record]]
@@ -205,7 +205,7 @@ backup-check = "tcp://127.0.0.1:{standby_port}"
             standby_health = self.standby_app.url("/health"),
             db_port = self.primary_db.port,
             standby_port = self.standby_db.port,
-            pdns_api = format!("http://127.0.0.1:{}", self.pdns.api_port),
+            pdns_api_port = self.pdns.api_port,
         );
         std::fs::write(&self.standby_site.config, watchers + &promote(&self.standby_db, &self.primary_db))?;
         Ok(())

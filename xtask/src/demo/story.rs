@@ -57,7 +57,7 @@ const STEPS: &[(&str, StepFn)] = &[
     ("downtime-monitor records DOWN", detect),
     ("dns-failover: app + db to standby", dns_switch),
     ("failover.sh promotes; writes work", promote),
-    ("primary back; replica-promote rejoin", rejoin),
+    ("primary back; rejoin", rejoin),
     ("dns-failover fails the app back", failback),
     ("downtime-monitor report + timeline", report),
 ];
@@ -297,9 +297,7 @@ fn rejoin(d: &mut Drill) -> anyhow::Result<String> {
     }
     let sb = &d.sb;
     wait_for("the old primary streams from the new one", || {
-        sb.standby_db
-            .psql("select count(*) from pg_stat_replication where state = 'streaming'")
-            .is_ok_and(|n| n == "1")
+        sb.standby_db.psql("select count(*) from pg_stat_replication where state = 'streaming'").is_ok_and(|n| n == "1")
     })?;
     let out = d.sb.tool(&d.sb.primary_site, "replica-promote", &["check"])?;
     d.show("replica-promote check   # on the primary site", &out);
@@ -340,7 +338,8 @@ fn report(d: &mut Drill) -> anyhow::Result<String> {
     for format in ["html", "svg"] {
         let path = d.sb.out_dir.join(format!("timeline.{format}"));
         let path_arg = path.display().to_string();
-        let out = d.standby_tool("downtime-monitor", &["report", "--since", "1h", "--format", format, "-o", &path_arg])?;
+        let out =
+            d.standby_tool("downtime-monitor", &["report", "--since", "1h", "--format", format, "-o", &path_arg])?;
         if code(&out) > 1 || !path.is_file() {
             bail!("downtime-monitor report --format {format} exited {} and wrote no {path_arg}", code(&out));
         }
@@ -360,6 +359,11 @@ fn deploy(d: &mut Drill) -> anyhow::Result<String> {
     d.show("scripts/deploy.sh 2   # under load: 4 clients, a connection per request", &out);
     if code(&out) != 0 {
         bail!("deploy.sh exited {}", code(&out));
+    }
+    let home = super::fleet::get(d.sb.nginx.port, "/app/").unwrap_or_default();
+    d.say(&format!("$ curl {}   # {}", d.sb.nginx.url("/app/"), home.lines().last().unwrap_or_default()));
+    if !home.contains(&super::fleet::body("green", "2")) {
+        bail!("nginx does not serve green's release 2: {home:?}");
     }
     d.summary.deploy_requests = Some(requests);
     d.summary.deploy_failed_requests = Some(failed);

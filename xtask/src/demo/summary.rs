@@ -86,7 +86,12 @@ impl Summary {
         };
         row("failed requests in the deploy", deploy, "0", deploy_met);
         let verified = self.backup_verified_files.map_or("not run".into(), |n| n.to_string());
-        row("files verified by test restore", verified, "> 0", if self.backup_verified_files.unwrap_or(0) > 0 { "met" } else { "-" });
+        row(
+            "files verified by test restore",
+            verified,
+            "> 0",
+            if self.backup_verified_files.unwrap_or(0) > 0 { "met" } else { "-" },
+        );
         let timeline = self.timeline.as_ref().map_or("not written".into(), |p| p.display().to_string());
         println!("  {:<30} {timeline}", "timeline");
         println!("  steps:");
