@@ -1,63 +1,74 @@
-//! `cargo xtask demo`: try standby on this machine. Starts an app behind a private nginx on
-//! loopback, runs smoke-test against it (healthy, then with the app's health check failing),
-//! and checks the example config with every tool. Nothing outside loopback is touched.
+//! `cargo xtask demo`: a disaster-recovery drill on this machine, in a sandbox on loopback with
+//! the harness's real servers (nginx, app processes, a PostgreSQL primary with a synchronous
+//! standby, PowerDNS). Each step calls our binaries as a user would; the summary gives each
+//! step's result and the measured times next to their goals. `--json`: the summary as one
+//! JSON object on the last line of stdout (the narrative goes to stderr). Exit 1 when a step
+//! failed; everything started is stopped and removed, also on Ctrl-C.
 
-use std::process::Command;
+mod fleet;
+mod sandbox;
+mod story;
+mod summary;
 
-use anyhow::Context;
-use standby_e2e::{AppBackend, Nginx, NginxOptions};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::run::{cargo, root, step};
+use crate::run::{cargo, step};
 
-const SUITE: &str = r#"[[check]]
-name = "health through nginx"
-path = "/app/health"
-expect = { status = 200, body-contains = "ok", max-latency = "1s" }
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-[[check]]
-name = "app answers JSON"
-path = "/app/json"
-expect = { json = [{ pointer = "/status", equals = "ok" }] }
-capture = { app = { json = "/name" } }
+/// True once Ctrl-C (SIGINT) or SIGTERM arrived: the drill stops at its next wait.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
 
-[[check]]
-name = "home page names the live colour"
-path = "/app/"
-expect = { body-contains = "hello from {{app}}" }
-"#;
+/// Catch SIGINT/SIGTERM instead of dying, so the drill can unwind and every server's `Drop`
+/// stops its process and removes its temp dir.
+fn catch_signals() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+                let _ = ready_tx.send(false);
+                return;
+            };
+            let _ = ready_tx.send(true);
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            INTERRUPTED.store(true, Ordering::SeqCst);
+            eprintln!("\nxtask demo: interrupted; stopping every server and removing the sandbox");
+        });
+    });
+    if !ready_rx.recv().unwrap_or(false) {
+        anyhow::bail!("cannot install the SIGINT/SIGTERM handler");
+    }
+    Ok(())
+}
 
-pub fn demo() -> anyhow::Result<()> {
+pub fn demo(args: &[String]) -> anyhow::Result<()> {
+    let json = match args {
+        [] => false,
+        [flag] if flag == "--json" => true,
+        _ => anyhow::bail!("usage: cargo xtask demo [--json]"),
+    };
+    catch_signals()?;
     let mut build = cargo();
     build.args(["build", "--workspace", "--bins", "--exclude", "xtask"]);
-    step(build)?;
-    let bin = |tool: &str| root().join("target/debug").join(tool);
-
-    let app = AppBackend::start("blue").context("starting the demo app")?;
-    let nginx = Nginx::start(NginxOptions { upstream: Some(app.port), ..Default::default() })
-        .context("starting nginx (run scripts/install-deps.sh first)")?;
-    let dir = root().join("target/demo");
-    std::fs::create_dir_all(&dir)?;
-    let suite = dir.join("smoke.toml");
-    std::fs::write(&suite, SUITE)?;
-    println!("\n== an app ('blue') behind nginx at {}; suite: {}", nginx.url("/app/"), suite.display());
-
-    let smoke = |label: &str| -> anyhow::Result<()> {
-        println!("\n== {label}\n$ smoke-test {} --base-url {}", suite.display(), nginx.url(""));
-        let status = Command::new(bin("smoke-test")).arg(&suite).args(["--base-url", &nginx.url("")]).status()?;
-        println!("(exit code {})", status.code().unwrap_or(-1));
-        Ok(())
-    };
-    smoke("the app is healthy")?;
-    app.set_healthy(false);
-    smoke("the app's health check now fails: exit 1 with what was expected and what came back")?;
-
-    let example = root().join("examples/standby.toml");
-    println!("\n== every tool checks examples/standby.toml");
-    for tool in crate::bench::TOOLS {
-        let mut check = Command::new(bin(tool));
-        check.arg("--check-config").arg("-q").arg("--config").arg(&example);
-        step(check)?;
+    if json {
+        build.stdout(std::process::Stdio::null());
     }
-    println!("\nTry next: {} --help", bin("smoke-test").display());
+    step(build)?;
+    let outcome = story::run(json);
+    if interrupted() {
+        anyhow::bail!("interrupted");
+    }
+    let summary = outcome?;
+    summary.print(json);
+    if !summary.all_ok() {
+        anyhow::bail!("the drill failed: {}", summary.failed_steps().join(", "));
+    }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! - `ci`    — what CI runs: fmt check, clippy -D warnings, every test against real servers
 //! - `e2e`   — only the end-to-end tests (the real-server harness and cross-tool scenarios)
 //! - `bench` — benchmarks side by side with the tools users would pick instead
-//! - `demo`  — try standby on this machine against local servers
+//! - `demo`  — a disaster-recovery drill on this machine against local servers
 //! - `dist`  — release binaries in target/dist with SHA-256 sums
 
 mod bench;
@@ -13,12 +13,12 @@ mod run;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci|e2e|bench [NAME...]|demo|dist>
+const USAGE: &str = "usage: cargo xtask <ci|e2e|bench [NAME...]|demo [--json]|dist>
 
   ci     fmt check, clippy -D warnings, all tests (real servers; run scripts/install-deps.sh first)
   e2e    end-to-end tests only
   bench  benchmarks, side by side with the alternative; writes target/bench/report.json
-  demo   try it: start a local app and check it with the standby tools
+  demo   try it: a disaster-recovery drill on loopback (--json: the summary as JSON)
   dist   release binaries and SHA256SUMS in target/dist";
 
 fn main() -> ExitCode {
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::ci(),
         Some("e2e") => ci::e2e(),
         Some("bench") => bench::bench(&args[1..]),
-        Some("demo") => demo::demo(),
+        Some("demo") => demo::demo(&args[1..]),
         Some("dist") => ci::dist(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
