@@ -385,3 +385,33 @@ fn no_switch_while_another_tool_holds_the_switching_lock() {
     assert_eq!(pdns.dig("app.example.com", "A").unwrap(), vec![BACKUP]);
     drop(held);
 }
+
+#[test]
+fn a_switch_by_hand_works_beside_a_running_watch_and_logs_plain_text() {
+    let pdns = start_pdns();
+    let primary = AppBackend::start("primary").unwrap();
+    let backup = AppBackend::start("backup").unwrap();
+    let env =
+        Env::new(&pdns_config(&pdns, &primary, &backup, "failback = \"manual\""), ("TEST_PDNS_KEY", &pdns.api_key));
+    let mut watch = env.cmd(&["watch", "--stop-after", "60s"]).spawn().unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _kill = Kill(&mut watch);
+    // The watch holds the run lock once its state file exists.
+    let memory = env.dir.path().join("state/records.json");
+    let started = std::time::Instant::now();
+    while !memory.exists() && started.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(env.run(&["check"]).status.code(), Some(3), "check and watch do not overlap");
+    let out = env.run(&["switch", "--to", "backup"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(pdns.dig("app.example.com", "A").unwrap(), vec![BACKUP]);
+    assert!(!stderr.contains('\u{1b}'), "no colour codes in captured logs: {stderr:?}");
+}

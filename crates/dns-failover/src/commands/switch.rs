@@ -31,7 +31,9 @@ pub struct Args {
 }
 
 pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
-    let mut session = setup.session(&args.records, true)?;
+    // Not the run lock: a switch by hand must work beside a running `watch` (at 3 a.m.,
+    // with failback = "manual"); the host-wide switching lock still guards the write.
+    let mut session = setup.session(&args.records, false)?;
     let to = match args.to {
         To::Primary => Side::Primary,
         To::Backup => Side::Backup,
