@@ -253,6 +253,8 @@ impl Suite {
         let mut checks = Vec::new();
         let mut names = BTreeSet::new();
         let mut secrets = BTreeSet::new();
+        // (byte offset, line number at that offset) of the last check seen.
+        let mut counted = (0usize, 1usize);
         for (index, spanned) in spec.checks.iter().enumerate() {
             let at = spanned.span().start;
             let err = |msg: String| file.error_at(at, msg);
@@ -297,7 +299,10 @@ impl Suite {
             for (name, _) in &check.captures {
                 defined.insert(name.clone(), index);
             }
-            checks.push(Check { line: standby_common::config::line_col(&file.text, at).0, depends_on, ..check });
+            // Lines counted on from the previous check (spans only grow): linear in the file.
+            let upto = at.min(file.text.len()).max(counted.0);
+            counted = (upto, counted.1 + file.text.as_bytes()[counted.0..upto].iter().filter(|&&b| b == b'\n').count());
+            checks.push(Check { line: counted.1, depends_on, ..check });
         }
         if checks.is_empty() {
             return Err(file.error_at(0, "no [[check]] in this suite: expected at least one"));

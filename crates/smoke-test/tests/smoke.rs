@@ -807,6 +807,7 @@ fn invalid_pointers_and_urls_from_vars_exit_2_and_https_to_http_is_a_protocol_fa
     // https:// to a plain HTTP port: something answered, in the wrong protocol.
     let out = run(&["--url", &format!("https://127.0.0.1:{}/health", app.port)]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is it plain http://?"), "{out:?}");
 }
 
 #[test]

@@ -175,13 +175,14 @@ pub async fn fetch(
 /// Sort a reqwest error into a [`Failure`] with its whole message chain.
 fn classify(e: &reqwest::Error) -> (Failure, String) {
     // reqwest's message holds the URL, with its password and tokens: never print those.
-    let text = crate::secret::redact(&error_chain(e));
+    let mut text = crate::secret::redact(&error_chain(e));
     // Look for TLS words in the causes only: reqwest's own message holds the URL.
     let causes = std::error::Error::source(e).map(error_chain).unwrap_or_default().to_lowercase();
     let failure = if e.is_timeout() {
         Failure::Timeout
     } else if causes.contains("corrupt message") || causes.contains("invalidcontenttype") {
         // https:// to a plain-HTTP port: something answered, in another protocol.
+        text.push_str(" (the server does not speak TLS on this port: is it plain http://?)");
         Failure::Protocol
     } else if causes.contains("certificate") || causes.contains("tls") || causes.contains("handshake") {
         Failure::Tls
