@@ -66,6 +66,12 @@ pub const SENSITIVE_QUERY_KEYS: &[&str] = &[
 /// query and fragment; outside URLs, libpq-style `password=x` words become `password=***`.
 /// Nothing else is changed (no re-encoding of the URL).
 pub fn redact(text: &str) -> String {
+    redact_with(text, &[])
+}
+
+/// [`redact`], also hiding the values of the query parameters named in `extra_keys`
+/// (compared case-insensitively, like [`SENSITIVE_QUERY_KEYS`]): a tool's configurable list.
+pub fn redact_with(text: &str, extra_keys: &[String]) -> String {
     static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r#"[A-Za-z][A-Za-z0-9+.\-]*://[^\s"'<>()`]+"#).expect("valid regex")
     });
@@ -75,7 +81,7 @@ pub fn redact(text: &str) -> String {
         // Sentence punctuation after a URL is not part of it.
         let url = m.as_str().trim_end_matches(['.', ',', ';', ':', '!', '?']);
         out.push_str(&redact_words(&text[last..m.start()]));
-        out.push_str(&redact_url(url));
+        out.push_str(&redact_url(url, extra_keys));
         last = m.start() + url.len();
     }
     out.push_str(&redact_words(&text[last..]));
@@ -83,7 +89,7 @@ pub fn redact(text: &str) -> String {
 }
 
 /// One URL: the password in the userinfo, sensitive query and fragment values.
-fn redact_url(url: &str) -> String {
+fn redact_url(url: &str, extra_keys: &[String]) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };
@@ -111,35 +117,36 @@ fn redact_url(url: &str) -> String {
         Some((path, query)) => {
             out.push_str(path);
             out.push('?');
-            out.push_str(&redact_pairs(query));
+            out.push_str(&redact_pairs(query, extra_keys));
         }
         None => out.push_str(before_fragment),
     }
     if let Some(fragment) = fragment {
         out.push('#');
-        out.push_str(&redact_pairs(fragment));
+        out.push_str(&redact_pairs(fragment, extra_keys));
     }
     out
 }
 
 /// `a=1&token=x` → `a=1&token=***`.
-fn redact_pairs(query: &str) -> String {
+fn redact_pairs(query: &str, extra_keys: &[String]) -> String {
     query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if sensitive_query_key(k) => format!("{k}=***"),
+            Some((k, _)) if sensitive_query_key(k, extra_keys) => format!("{k}=***"),
             _ => pair.to_string(),
         })
         .collect::<Vec<_>>()
         .join("&")
 }
 
-fn sensitive_query_key(key: &str) -> bool {
+fn sensitive_query_key(key: &str, extra_keys: &[String]) -> bool {
     let decoded: String = url::form_urlencoded::parse(format!("{key}=").as_bytes())
         .next()
         .map(|(k, _)| k.into_owned())
         .unwrap_or_else(|| key.to_string());
     SENSITIVE_QUERY_KEYS.iter().any(|s| decoded.eq_ignore_ascii_case(s))
+        || extra_keys.iter().any(|s| decoded.eq_ignore_ascii_case(s))
 }
 
 /// Outside URLs: `password=x` (libpq conninfo, env dumps) → `password=***`.
@@ -273,6 +280,8 @@ mod tests {
         assert_eq!(redact("timed out: postgres://mon:hunter2@db:5432/x"), "timed out: postgres://mon:***@db:5432/x");
         assert_eq!(redact("user-only http://deploy@h/ stays"), "user-only http://deploy@h/ stays");
         assert_eq!(redact("no scheme u:p@host"), "no scheme u:p@host");
+        let extra = ["Session".to_string()];
+        assert_eq!(redact_with("http://h/p?session=s1&token=t&x=1", &extra), "http://h/p?session=***&token=***&x=1");
     }
 
     #[test]

@@ -129,8 +129,18 @@ pub fn run(cli: Cli, sources: &Sources) -> anyhow::Result<Code> {
     match &cli.output {
         Some(path) => {
             write_atomic(path, rendered.as_bytes())?;
-            if !(ctx.output.quiet && code == Code::Ok) {
+            if ctx.output.quiet {
+                if code != Code::Ok {
+                    print!("{}", report.failures_only());
+                }
+            } else {
                 print!("{report}");
+            }
+        }
+        // -q: only the failed checks and the summary, nothing when all passed.
+        None if format == Format::Human && ctx.output.quiet => {
+            if code != Code::Ok {
+                print!("{}", report.failures_only());
             }
         }
         None if format == Format::Human => ctx.output.report(&report, code)?,

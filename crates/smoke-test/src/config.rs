@@ -39,5 +39,13 @@ standby_common::section! {
         /// Follow redirects (up to 10) for checks that do not say
         #[arg(long)]
         pub follow_redirects: bool,
+        /// Bytes of a body read at most (and again after decoding gzip/br/zstd); a check
+        /// whose body is longer fails and says so
+        #[arg(long, value_name = "BYTES", default_value_t = crate::runner::MAX_BODY)]
+        pub max_body: usize,
+        /// More query parameters whose values reports hide, besides the built-in list
+        /// (password, token, api_key, key, secret, signature, …); repeat the flag for several
+        #[arg(long = "redact-query", value_name = "NAME")]
+        pub redact_query: Vec<String>,
     }
 }

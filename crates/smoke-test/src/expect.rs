@@ -75,7 +75,7 @@ pub fn unmet(expect: &Expect, resp: &HttpResponse) -> Vec<String> {
         }
     }
     if !out.is_empty() && resp.truncated {
-        out.push("(body was longer than the read limit and was cut)".into());
+        out.push(format!("(the body was cut at max-body, {} bytes: raise max-body / --max-body)", resp.body.len()));
     }
     out
 }

@@ -6,7 +6,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod decode;
 pub mod expect;
+pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod suite;

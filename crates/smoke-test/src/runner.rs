@@ -19,6 +19,9 @@ use crate::expect;
 use crate::report::{CheckResult, Report};
 use crate::suite::{Body, Check, Suite, Target};
 
+/// Bytes of a body read at most (raw, and again decoded) unless `max-body` says otherwise.
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
+
 /// How to run: the CLI flags and config merged.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -33,6 +36,10 @@ pub struct RunOptions {
     pub timeout: Duration,
     pub tls: TlsOptions,
     pub follow_redirects: bool,
+    /// Bytes of a body read at most, raw and decoded.
+    pub max_body: usize,
+    /// Query parameters whose values reports hide, besides the built-in list.
+    pub redact_query: Vec<String>,
     /// Pin host names to IPs (`--resolve host:ip`).
     pub resolve: Vec<(String, IpAddr)>,
     /// Ticked once per finished check (the CLI shows it only when stderr is a terminal).
@@ -52,12 +59,16 @@ impl RunOptions {
         if config.jobs == 0 {
             return Err(exit::error(Code::Usage, "jobs (--jobs) must be at least 1"));
         }
+        if config.max_body == 0 {
+            return Err(exit::error(Code::Usage, "max-body (--max-body) must be at least 1 byte"));
+        }
         if config.timeout.get().is_zero() {
             return Err(exit::error(Code::Usage, "timeout (--timeout) must be more than 0s"));
         }
         if let Some(base) = &config.base_url {
-            crate::suite::check_url(base)
-                .map_err(|e| exit::error(Code::Usage, format!("base-url (--base-url): {e}")))?;
+            crate::suite::check_url(base).map_err(|e| {
+                exit::error(Code::Usage, standby_common::secret::redact(&format!("base-url (--base-url): {e}")))
+            })?;
         }
         Ok(RunOptions::build(config))
     }
@@ -71,6 +82,8 @@ impl RunOptions {
             timeout: config.timeout.get(),
             tls: TlsOptions { ca_file: config.cacert.clone(), insecure: config.insecure },
             follow_redirects: config.follow_redirects,
+            redact_query: config.redact_query.clone(),
+            max_body: config.max_body,
             resolve: Vec::new(),
             progress: indicatif::ProgressBar::hidden(),
         }
@@ -163,6 +176,9 @@ pub async fn run(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> 
     }
     opts.progress.finish_and_clear();
     results.sort_by_key(|r| r.order);
+    let redactor =
+        crate::redact::Redactor::new(suites.iter().flat_map(|s| s.secrets.iter().cloned()), &opts.redact_query);
+    results.iter_mut().for_each(|r| redactor.result(r));
     Ok(Report::new(results, started.elapsed()))
 }
 
@@ -188,10 +204,8 @@ impl Job {
             };
             if !outcome.ok {
                 let why = format!("skipped: check {dep_name:?}, whose captures this check uses, failed");
-                return (
-                    self.result_without_answer("(not sent)".into(), 0, None, vec![why], Duration::ZERO),
-                    Outcome::default(),
-                );
+                let result = self.result_without_answer("(not sent)".into(), 0, None, vec![why], Duration::ZERO);
+                return (CheckResult { skipped: true, ..result }, Outcome::default());
             }
             vars.extend(outcome.captures.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
@@ -208,7 +222,7 @@ impl Job {
             attempt += 1;
             let answer = {
                 let _permit = self.limit.acquire().await;
-                http::fetch(client, &request, timeout, http::DEFAULT_MAX_BODY).await
+                http::fetch(client, &request, timeout, self.opts.max_body).await
             };
             let judged = self.judge(&request, &wanted, answer, attempt);
             let last = attempt >= backoff.attempts;
@@ -258,8 +272,11 @@ impl Job {
                 );
                 (r, Outcome::default())
             }
-            Ok(resp) => {
-                let mut failures = expect::unmet(wanted, &resp);
+            Ok(mut resp) => {
+                let mut failures = match crate::decode::decode(&mut resp, self.opts.max_body) {
+                    Ok(()) => expect::unmet(wanted, &resp),
+                    Err(e) => vec![e],
+                };
                 let captures = match expect::captures(&self.check.captures, &resp) {
                     Ok(c) => c,
                     Err(e) => {
@@ -276,6 +293,7 @@ impl Job {
                     method: request.method.to_string(),
                     url: standby_common::secret::redact(&request.url),
                     ok,
+                    skipped: false,
                     status: Some(resp.status),
                     latency_ms: standby_common::probe::ms_of(resp.latency),
                     attempts,
@@ -304,6 +322,7 @@ impl Job {
             method: self.check.method.to_string(),
             url,
             ok: false,
+            skipped: false,
             status: None,
             latency_ms: standby_common::probe::ms_of(latency),
             attempts,

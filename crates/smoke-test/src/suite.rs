@@ -233,6 +233,8 @@ pub struct Suite {
     pub base_url: Option<String>,
     pub vars: BTreeMap<String, String>,
     pub checks: Vec<Check>,
+    /// The values of the `{{env.NAME}}` variables the checks use: reports show them as `***`.
+    pub secrets: BTreeSet<String>,
 }
 
 impl Suite {
@@ -250,6 +252,9 @@ impl Suite {
         let mut defined: BTreeMap<String, usize> = BTreeMap::new();
         let mut checks = Vec::new();
         let mut names = BTreeSet::new();
+        let mut secrets = BTreeSet::new();
+        // (byte offset, line number at that offset) of the last check seen.
+        let mut counted = (0usize, 1usize);
         for (index, spanned) in spec.checks.iter().enumerate() {
             let at = spanned.span().start;
             let err = |msg: String| file.error_at(at, msg);
@@ -279,14 +284,25 @@ impl Suite {
                 }
             }
             for var in check_env_vars(&check) {
-                if std::env::var_os(&var).is_none() {
-                    return Err(err(format!("check {:?}: environment variable {var} is not set", c.name)));
+                match std::env::var(&var) {
+                    Ok(value) => secrets.insert(value),
+                    Err(_) => return Err(err(format!("check {:?}: environment variable {var} is not set", c.name))),
+                };
+            }
+            // A URL made only of [vars], --var and env values is known now: it must parse.
+            if let Target::Url(t) = &check.target {
+                if t.vars().all(|v| !defined.contains_key(v)) {
+                    check_url(&t.render(&vars))
+                        .map_err(|e| err(standby_common::secret::redact(&format!("check {:?}: url: {e}", c.name))))?;
                 }
             }
             for (name, _) in &check.captures {
                 defined.insert(name.clone(), index);
             }
-            checks.push(Check { line: standby_common::config::line_col(&file.text, at).0, depends_on, ..check });
+            // Lines counted on from the previous check (spans only grow): linear in the file.
+            let upto = at.min(file.text.len()).max(counted.0);
+            counted = (upto, counted.1 + file.text.as_bytes()[counted.0..upto].iter().filter(|&&b| b == b'\n').count());
+            checks.push(Check { line: counted.1, depends_on, ..check });
         }
         if checks.is_empty() {
             return Err(file.error_at(0, "no [[check]] in this suite: expected at least one"));
@@ -296,12 +312,19 @@ impl Suite {
             base_url: spec.defaults.base_url.clone(),
             vars,
             checks,
+            secrets,
         })
     }
 
     /// A suite of one check, for the ad-hoc `--url` form.
     pub fn single(check: Check) -> Suite {
-        Suite { path: PathBuf::from("(command line)"), base_url: None, vars: BTreeMap::new(), checks: vec![check] }
+        Suite {
+            path: PathBuf::from("(command line)"),
+            base_url: None,
+            vars: BTreeMap::new(),
+            checks: vec![check],
+            secrets: BTreeSet::new(),
+        }
     }
 
     /// The file name shown in reports.
@@ -431,6 +454,15 @@ fn regex(what: &str, pattern: &str) -> Result<Regex, String> {
 
 fn pointer(what: &str, p: &str) -> Result<String, String> {
     if p.is_empty() || p.starts_with('/') {
+        // RFC 6901: `~` only as `~0` (a `~`) or `~1` (a `/`).
+        let mut chars = p.chars();
+        while let Some(c) = chars.next() {
+            if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+                return Err(format!(
+                    "invalid JSON pointer {p:?} in {what}: `~` must be followed by 0 (for ~) or 1 (for /)"
+                ));
+            }
+        }
         Ok(p.to_string())
     } else {
         Err(format!(
@@ -459,7 +491,10 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec) -> Result<Check, String> {
         _ => return Err("needs exactly one of `url` (absolute) or `path` (joined to --base-url)".into()),
     };
     let mut headers = Vec::new();
-    for (k, v) in d.headers.iter().filter(|(k, _)| !c.headers.contains_key(*k)).chain(&c.headers) {
+    // A check's header replaces a default of the same name in any case (`user-agent` and
+    // `User-Agent` are one header).
+    let overridden = |k: &String| c.headers.keys().any(|own| own.eq_ignore_ascii_case(k));
+    for (k, v) in d.headers.iter().filter(|(k, _)| !overridden(k)).chain(&c.headers) {
         reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name {k:?}"))?;
         if reqwest::header::HeaderValue::from_str(v).is_err() {
             return Err(format!("invalid value for header {k}: control characters such as newlines are not allowed"));

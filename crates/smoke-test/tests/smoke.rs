@@ -246,6 +246,8 @@ path = "/{{nothing}}"
     assert!(by_name(&report, "use token").url.ends_with("/items/t0k3n.json"));
     assert_fail(&report, "regex capture missing", "capture nothing: nothing found");
     assert_fail(&report, "depends on failed capture", "skipped");
+    assert!(by_name(&report, "depends on failed capture").skipped);
+    assert_eq!((report.failed, report.skipped), (2, 1));
 }
 
 #[test]
@@ -322,7 +324,16 @@ timeout = "500ms"
     let report = run(&suite(&text), &nginx.url(""));
     // A hang would never end; the bound is generous for a loaded machine.
     assert!(start.elapsed() < Duration::from_secs(60), "bounded by the timeouts");
-    assert_fail(&report, "huge body", "longer than the read limit");
+    // 5 MiB is read whole by default; a smaller max-body cuts it and says so.
+    assert_pass(&report, "huge body");
+    let small = RunOptions {
+        base_url: Some(nginx.url("")),
+        max_body: 1024 * 1024,
+        timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let cut = run_blocking(std::slice::from_ref(&suite(&text)), &small).unwrap();
+    assert_fail(&cut, "huge body", "cut at max-body, 1048576 bytes");
     let binary = by_name(&report, "binary body");
     assert_eq!(binary.body_excerpt.as_deref(), Some("(5 bytes, not UTF-8)"));
     let looped = by_name(&report, "redirect loop");
@@ -611,4 +622,229 @@ fn secrets_in_the_url_of_a_refused_request_reach_no_report() {
         }
         assert!(text.contains("deploy:***@") && text.contains("api_key=***"), "{format} still names the URL:\n{text}");
     }
+}
+
+#[test]
+fn env_values_and_configured_query_keys_reach_no_output() {
+    let site = site();
+    let dir = tempfile::tempdir().unwrap();
+    let refused = standby_e2e::ports::free_port();
+    let suite = write(
+        dir.path(),
+        "s.toml",
+        &format!(
+            "[[check]]\nname = \"answered\"\npath = \"/?sessionid=sess-s3cr3t&q={{{{env.SMOKE_T_TOKEN}}}}\"\n\
+             headers = {{ Authorization = \"Bearer {{{{env.SMOKE_T_TOKEN}}}}\" }}\n\
+             expect = {{ body-contains = \"{{{{env.SMOKE_T_TOKEN}}}}\", headers = {{ server = \"{{{{env.SMOKE_T_TOKEN}}}}\" }} }}\n\n\
+             [[check]]\nname = \"refused\"\nurl = \"http://127.0.0.1:{refused}/{{{{env.SMOKE_T_TOKEN}}}}?sessionid=sess-s3cr3t\"\n"
+        ),
+    );
+    let junit = dir.path().join("junit.xml");
+    let base = site.url("");
+    let run = |extra: &[&str]| {
+        let mut args = vec![suite.to_str().unwrap(), "--base-url", &base, "--redact-query", "SessionId", "-vv"];
+        args.extend_from_slice(extra);
+        let out = smoke_bin().env("SMOKE_T_TOKEN", "env-t0ken-value").args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+    let outputs = [
+        ("human", run(&[])),
+        ("json", run(&["--json"])),
+        ("tap", run(&["--format", "tap"])),
+        ("junit", {
+            run(&["--format", "junit", "-o", junit.to_str().unwrap()]);
+            std::fs::read_to_string(&junit).unwrap()
+        }),
+    ];
+    for (format, text) in &outputs {
+        for secret in ["env-t0ken-value", "sess-s3cr3t"] {
+            assert!(!text.contains(secret), "{format} output shows {secret}:\n{text}");
+        }
+        assert!(text.contains("sessionid=***") && text.contains("expected body to contain"), "{format}:\n{text}");
+    }
+}
+
+/// nginx answering with each content encoding: gzip made by nginx itself (`gzip on`, when the
+/// check sends `Accept-Encoding`), and files precompressed by the zstd CLI and the brotli and
+/// zlib encoders, served with their `Content-Encoding`.
+#[test]
+fn compressed_answers_are_decoded_before_they_are_judged() {
+    const CONFIG: &str = r#"
+    gzip on; gzip_min_length 1; gzip_types application/json text/plain;
+    location = /enc/data.br { gzip off; default_type application/json; add_header Content-Encoding br; }
+    location = /enc/bad.br { gzip off; default_type application/json; add_header Content-Encoding br; }
+    location = /enc/data.zst { gzip off; default_type application/json; add_header Content-Encoding zstd; }
+    location = /enc/data.zz { gzip off; default_type application/json; add_header Content-Encoding deflate; }
+    "#;
+    let nginx = Nginx::start(NginxOptions { extra_server_config: CONFIG.into(), ..Default::default() }).unwrap();
+    let doc = format!(r#"{{"name":"standby","pad":"{}","end":true}}"#, "x".repeat(4000));
+    nginx.write_file("enc/data.json", doc.as_bytes()).unwrap();
+    let big: Vec<u8> = b"a".repeat(3 * 1024 * 1024);
+    nginx.write_file("enc/big.txt", &big).unwrap();
+    let mut br = Vec::new();
+    {
+        use std::io::Write;
+        let mut w = brotli::CompressorWriter::new(&mut br, 4096, 9, 22);
+        w.write_all(doc.as_bytes()).unwrap();
+    }
+    nginx.write_file("enc/data.br", &br).unwrap();
+    nginx.write_file("enc/bad.br", b"this is not brotli at all").unwrap();
+    let mut zz = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut zz, doc.as_bytes()).unwrap();
+    nginx.write_file("enc/data.zz", &zz.finish().unwrap()).unwrap();
+    let raw = nginx.root.join("enc/data.json");
+    let zst = nginx.root.join("enc/data.zst");
+    let out = Command::new("zstd").arg("-q").arg("-f").arg(&raw).arg("-o").arg(&zst).output().expect("zstd CLI");
+    assert!(out.status.success(), "zstd: {}", String::from_utf8_lossy(&out.stderr));
+    let check = |name: &str, path: &str, encoding: &str| {
+        format!(
+            "[[check]]\nname = \"{name}\"\npath = \"{path}\"\nheaders = {{ Accept-Encoding = \"gzip, br, zstd, deflate\" }}\n\
+             expect = {{ headers = {{ content-encoding = \"{encoding}\" }}, body-contains = \"standby\", \
+             json = [{{ pointer = \"/end\", equals = true }}] }}\n\n"
+        )
+    };
+    let text = [
+        check("gzip by nginx", "/enc/data.json", "gzip"),
+        check("brotli", "/enc/data.br", "br"),
+        check("zstd", "/enc/data.zst", "zstd"),
+        check("deflate", "/enc/data.zz", "deflate"),
+        check("corrupt brotli", "/enc/bad.br", "br"),
+        "[[check]]\nname = \"gzip bomb\"\npath = \"/enc/big.txt\"\nheaders = { Accept-Encoding = \"gzip\" }\n".into(),
+    ]
+    .concat();
+    let opts = RunOptions {
+        base_url: Some(nginx.url("")),
+        max_body: 1024 * 1024,
+        timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let report = run_blocking(std::slice::from_ref(&suite(&text)), &opts).unwrap();
+    for name in ["gzip by nginx", "brotli", "zstd", "deflate"] {
+        assert_pass(&report, name);
+    }
+    assert_fail(&report, "corrupt brotli", "cannot decode the br body");
+    assert_fail(&report, "gzip bomb", "decodes to more than max-body");
+    // Without Accept-Encoding nginx sends plain JSON, which is judged as it is.
+    let plain = suite(
+        "[[check]]\nname = \"plain\"\npath = \"/enc/data.json\"\nexpect = { json = [{ pointer = \"/end\", equals = true }] }\n",
+    );
+    assert_pass(&run(&plain, &nginx.url("")), "plain");
+}
+
+/// A certificate made by a plain `openssl req -x509` (marked as a CA, as openssl's default
+/// config does), valid for `localhost` and 127.0.0.1.
+fn openssl_req_x509(dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join(format!("{stem}.crt")), dir.join(format!("{stem}.key")));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    let text = Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(&cert).output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("CA:TRUE"), "openssl req -x509 makes a CA certificate");
+    (cert, key)
+}
+
+#[test]
+fn cacert_pins_the_servers_own_self_signed_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = openssl_req_x509(dir.path(), "origin");
+    let (other, _) = openssl_req_x509(dir.path(), "other");
+    let nginx = Nginx::start(NginxOptions { tls: Some((cert.clone(), key)), ..Default::default() }).unwrap();
+    let (expired, expired_key) = standby_e2e::tls::self_signed(dir.path(), "localhost", 0).unwrap();
+    let stale = Nginx::start(NginxOptions { tls: Some((expired.clone(), expired_key)), ..Default::default() }).unwrap();
+    let s = suite("[[check]]\nname = \"home\"\npath = \"/\"\nexpect = { body-contains = \"hello\" }\n");
+    let run_with = |base: String, ca: Option<&Path>| {
+        let opts = RunOptions {
+            base_url: Some(base),
+            tls: standby_common::probe::TlsOptions { ca_file: ca.map(Path::to_path_buf), insecure: false },
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
+        run_blocking(std::slice::from_ref(&s), &opts).unwrap()
+    };
+    for base in [nginx.url(""), format!("https://localhost:{}", nginx.port)] {
+        assert_pass(&run_with(base, Some(&cert)), "home");
+    }
+    for ca in [None, Some(other.as_path())] {
+        let report = run_with(nginx.url(""), ca);
+        let c = by_name(&report, "home");
+        assert_eq!(c.failure, Some(Failure::Tls), "{:?}", c.failures);
+        assert!(c.failures[0].contains("self-signed certificate, not trusted: pass --cacert"), "{:?}", c.failures);
+    }
+    // Pinned, yet expired: refused all the same.
+    let report = run_with(stale.url(""), Some(&expired));
+    let c = by_name(&report, "home");
+    assert_eq!(c.failure, Some(Failure::Tls), "{:?}", c.failures);
+    assert!(c.failures[0].to_lowercase().contains("expired"), "{:?}", c.failures);
+}
+
+#[test]
+fn invalid_pointers_and_urls_from_vars_exit_2_and_https_to_http_is_a_protocol_failure() {
+    let app = AppBackend::start("strict2").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = app.url("");
+    let run = |args: &[&str]| smoke_bin().args(args).output().unwrap();
+    let pointer = write(
+        dir.path(),
+        "p.toml",
+        "[[check]]\nname = \"p\"\npath = \"/json\"\nexpect = { json = [{ pointer = \"/a~2b\", exists = true }] }\n",
+    );
+    let out = run(&[pointer.to_str().unwrap(), "--base-url", &base]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid JSON pointer \"/a~2b\""), "{out:?}");
+    let from_vars = write(
+        dir.path(),
+        "v.toml",
+        "[vars]\nhost = \"exa mple.com\"\n\n[[check]]\nname = \"v\"\nurl = \"http://{{host}}/x\"\n",
+    );
+    let out = run(&[from_vars.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("check \"v\": url: invalid URL"), "{out:?}");
+    assert_eq!(app.hits(), 0, "nothing was sent");
+    // https:// to a plain HTTP port: something answered, in the wrong protocol.
+    let out = run(&["--url", &format!("https://127.0.0.1:{}/health", app.port)]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is it plain http://?"), "{out:?}");
+}
+
+#[test]
+fn names_cannot_inject_report_lines_and_quiet_prints_only_failures() {
+    const CONFIG: &str = r#"location = /echo { default_type text/plain; return 200 "x=[$http_x_env]\n"; }"#;
+    let nginx = Nginx::start(NginxOptions { extra_server_config: CONFIG.into(), ..Default::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write(
+        dir.path(),
+        "s.toml",
+        "[defaults]\nheaders = { X-Env = \"default\" }\n\n\
+         [[check]]\nname = \"header\"\npath = \"/echo\"\nheaders = { x-env = \"check\" }\nexpect = { body-contains = \"x=[check]\" }\n\n\
+         [[check]]\nname = \"evil\\nok 2 - fake \\u001b[31m\"\npath = \"/missing\"\n\n\
+         [[check]]\nname = \"cap\"\npath = \"/echo\"\ncapture = { id = { regex = \"id=(\\\\d+)\" } }\n\n\
+         [[check]]\nname = \"dep\"\npath = \"/{{id}}\"\n",
+    );
+    let run = |extra: &[&str]| {
+        let out = smoke_bin().arg(&suite).args(["--base-url", &nginx.url("")]).args(extra).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let tap = run(&["--format", "tap"]);
+    let points: Vec<&str> = tap.lines().filter(|l| l.starts_with("ok ") || l.starts_with("not ok ")).collect();
+    assert_eq!(points.len(), 4, "{tap}");
+    assert_eq!(points[..3], ["ok 1 - header", "not ok 2 - evil\\nok 2 - fake \\u{1b}[31m", "not ok 3 - cap"], "{tap}");
+    assert!(points[3].starts_with("ok 4 - dep # SKIP skipped: check \"cap\""), "{tap}");
+    let human = run(&[]);
+    assert!(!human.contains('\u{1b}') && human.contains("PASS header"), "{human}");
+    let junit = run(&["--format", "junit"]);
+    let xml = roxmltree::Document::parse(&junit).expect("valid XML");
+    let suite_node = xml.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
+    assert_eq!((suite_node.attribute("failures"), suite_node.attribute("skipped")), (Some("2"), Some("1")), "{junit}");
+    assert_eq!(xml.descendants().filter(|n| n.has_tag_name("skipped")).count(), 1, "{junit}");
+    assert!(!junit.contains('\u{1b}'), "{junit}");
+    let quiet = run(&["-q"]);
+    assert!(!quiet.contains("PASS") && quiet.contains("FAIL evil") && quiet.contains("2 failed, 1 skipped"), "{quiet}");
 }

@@ -13,7 +13,6 @@ use regex::Regex;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{error_chain, Failure, ProbeResult, StatusSet};
-use crate::exit::{Code, CodedResult};
 
 /// How much of a body a probe reads at most; the rest is not downloaded.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -63,22 +62,13 @@ pub fn client(opts: &ClientOptions) -> anyhow::Result<reqwest::Client> {
             reqwest::redirect::Policy::none()
         })
         .tls_info(true);
-    if let Some(path) = &opts.tls.ca_file {
-        let pem =
-            std::fs::read(path).with_context(|| format!("cannot read CA file {}", path.display())).code(Code::Usage)?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .with_context(|| format!("{} is not a PEM certificate bundle", path.display()))
-            .code(Code::Usage)?;
-        if certs.is_empty() {
-            return Err(crate::exit::error(Code::Usage, format!("{}: no certificate in file", path.display())));
-        }
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
     if opts.tls.insecure {
         tracing::warn!("TLS certificate verification is off (--insecure)");
         builder = builder.danger_accept_invalid_certs(true);
+    } else {
+        // Web PKI roots + the CA file, a CA file certificate that is the server's own
+        // accepted (pinning), and a clear message for an untrusted self-signed one.
+        builder = builder.use_preconfigured_tls(super::tls::client_config(opts.tls.ca_file.as_deref())?);
     }
     for (host, ip) in &opts.resolve {
         builder = builder.resolve(host, SocketAddr::new(*ip, 0));
@@ -185,11 +175,15 @@ pub async fn fetch(
 /// Sort a reqwest error into a [`Failure`] with its whole message chain.
 fn classify(e: &reqwest::Error) -> (Failure, String) {
     // reqwest's message holds the URL, with its password and tokens: never print those.
-    let text = crate::secret::redact(&error_chain(e));
+    let mut text = crate::secret::redact(&error_chain(e));
     // Look for TLS words in the causes only: reqwest's own message holds the URL.
     let causes = std::error::Error::source(e).map(error_chain).unwrap_or_default().to_lowercase();
     let failure = if e.is_timeout() {
         Failure::Timeout
+    } else if causes.contains("corrupt message") || causes.contains("invalidcontenttype") {
+        // https:// to a plain-HTTP port: something answered, in another protocol.
+        text.push_str(" (the server does not speak TLS on this port: is it plain http://?)");
+        Failure::Protocol
     } else if causes.contains("certificate") || causes.contains("tls") || causes.contains("handshake") {
         Failure::Tls
     } else if e.is_connect() && !e.is_redirect() {
@@ -297,6 +291,7 @@ pub fn excerpt(body: &[u8], max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::Code;
 
     #[test]
     fn excerpt_is_bounded_and_safe() {

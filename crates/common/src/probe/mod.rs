@@ -7,6 +7,7 @@ pub mod http;
 pub mod postgres;
 pub mod status;
 pub mod tcp;
+pub mod tls;
 
 use std::fmt;
 use std::time::Duration;

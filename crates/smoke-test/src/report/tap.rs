@@ -2,14 +2,20 @@
 
 use std::fmt::Write;
 
-use super::Report;
+use super::{one_line, Report};
 
 pub fn render(report: &Report) -> String {
     let mut out = format!("TAP version 13\n1..{}\n", report.total);
     for (i, c) in report.checks.iter().enumerate() {
-        let name = c.name.replace('#', "\\#");
+        // A description is one line; `#` would start a directive (`# SKIP`).
+        let name = one_line(&c.name.replace('\\', "\\\\")).replace('#', "\\#");
         if c.ok {
             let _ = writeln!(out, "ok {} - {name}", i + 1);
+            continue;
+        }
+        if c.skipped {
+            let why = c.failures.first().map(|f| one_line(f)).unwrap_or_default();
+            let _ = writeln!(out, "ok {} - {name} # SKIP {why}", i + 1);
             continue;
         }
         let _ = writeln!(out, "not ok {} - {name}", i + 1);
