@@ -80,7 +80,9 @@ impl Nut {
         std::fs::write(self.path("upsd.conf"), format!("LISTEN 127.0.0.1 {}\n", self.port))?;
         let mut upsd = ServerProcess::spawn(self.command(UPSD, &[]), "upsd", self.path("upsd.log"))?;
         let (port, ups) = (self.port, self.ups.clone());
-        upsd.wait_ready(START_TIMEOUT, || get_var(port, &ups, "ups.status").is_ok_and(|s| s.is_some()))?;
+        // `WAIT` until the driver has read its file for the first time.
+        let read = || get_var(port, &ups, "ups.status").ok().flatten();
+        upsd.wait_ready(START_TIMEOUT, || read().is_some_and(|s| s != "WAIT"))?;
         self.upsd = Some(upsd);
         Ok(())
     }

@@ -134,8 +134,8 @@ impl Client {
 
     async fn line(&mut self) -> anyhow::Result<String> {
         let mut buf = Vec::new();
-        let read = (&mut self.stream).take(MAX_LINE as u64).read_until(b'\n', &mut buf);
-        let n = match tokio::time::timeout(self.timeout, read).await {
+        let mut limited = (&mut self.stream).take(MAX_LINE as u64);
+        let n = match tokio::time::timeout(self.timeout, limited.read_until(b'\n', &mut buf)).await {
             Ok(Ok(n)) => n,
             Ok(Err(e)) => {
                 return Err(exit::error(Code::Unavailable, format!("upsd at {}: read failed: {e}", self.address)))
