@@ -45,7 +45,9 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-            if !filters.is_empty() && !filters.iter().any(|f| "a_power_cut_is_a_lossless_planned_switchover_and_back".contains(f.as_str())) {
+            if !filters.is_empty()
+                && !filters.iter().any(|f| "a_power_cut_is_a_lossless_planned_switchover_and_back".contains(f.as_str()))
+            {
                 return ExitCode::SUCCESS;
             }
             a_power_cut_is_a_lossless_planned_switchover_and_back();
@@ -159,13 +161,24 @@ fn a_power_cut_is_a_lossless_planned_switchover_and_back() {
         ("POWER_STATE_DIR", power_state.display().to_string()),
         (
             "POWER_SWITCHOVER_CMD",
-            format!("replica-promote --config {} --state-dir {} switchover", on_a.display(), dir.path().join("sa").display()),
+            format!(
+                "replica-promote --config {} --state-dir {} switchover",
+                on_a.display(),
+                dir.path().join("sa").display()
+            ),
         ),
         (
             "POWER_SWITCHBACK_CMD",
-            format!("replica-promote --config {} --state-dir {} switchover", on_b.display(), dir.path().join("sb").display()),
+            format!(
+                "replica-promote --config {} --state-dir {} switchover",
+                on_b.display(),
+                dir.path().join("sb").display()
+            ),
         ),
-        ("POWER_DNS_CMD", format!("dns-failover --config {} --state-dir {}", dns.display(), dir.path().join("sd").display())),
+        (
+            "POWER_DNS_CMD",
+            format!("dns-failover --config {} --state-dir {}", dns.display(), dir.path().join("sd").display()),
+        ),
         ("POWER_RECORDS", "db.example.com".into()),
         ("POWER_RESTORE_HOLD", "1".into()),
         ("POWER_MIN_CHARGE", "50".into()),
@@ -216,7 +229,10 @@ fn a_power_cut_is_a_lossless_planned_switchover_and_back() {
         let (c, m) = row.split_once('|').unwrap();
         (c.parse().unwrap(), m.parse().unwrap())
     };
-    assert!(max >= acked && count == max, "0 rows lost: {acked} acknowledged, {count} rows up to {max} on the new primary");
+    assert!(
+        max >= acked && count == max,
+        "0 rows lost: {acked} acknowledged, {count} rows up to {max} on the new primary"
+    );
     standby.psql(&format!("INSERT INTO load VALUES ({})", max + 1)).unwrap();
     assert_eq!(pdns.dig("db.example.com", "A").unwrap(), vec![BACKUP_IP]);
     assert_eq!(nut.status().unwrap().as_deref(), Some("OB DISCHRG"), "all before the UPS reached LB");
@@ -245,7 +261,8 @@ fn a_power_cut_is_a_lossless_planned_switchover_and_back() {
     assert!(!primary.is_in_recovery().unwrap() && standby.is_in_recovery().unwrap());
     assert_eq!(primary.psql("SELECT count(*) FROM load").unwrap(), (max + 1).to_string(), "nothing lost going back");
     assert_eq!(pdns.dig("db.example.com", "A").unwrap(), vec![PRIMARY_IP]);
-    for step in ["step switchover: exit 0", "step dns-backup: exit 0", "step switchback: exit 0", "step dns-primary: exit 0"]
+    for step in
+        ["step switchover: exit 0", "step dns-backup: exit 0", "step switchback: exit 0", "step dns-primary: exit 0"]
     {
         assert!(log_text().contains(step), "every step and its time logged: {}", log_text());
     }

@@ -167,7 +167,9 @@ impl Client {
                 let c = if unavailable { Code::Unavailable } else { Code::Failed };
                 exit::error(c, format!("upsd at {} answered {what} with {code}", self.address))
             }
-            None => exit::error(Code::Failed, format!("upsd at {}: unexpected answer to {what}: {shown:?}", self.address)),
+            None => {
+                exit::error(Code::Failed, format!("upsd at {}: unexpected answer to {what}: {shown:?}", self.address))
+            }
         }
     }
 }
@@ -320,11 +322,10 @@ mod tests {
 
     #[test]
     fn reading_from_vars() {
-        let vars: BTreeMap<String, String> =
-            [("ups.status", "OL"), ("battery.charge", "97"), ("battery.runtime", "x")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+        let vars: BTreeMap<String, String> = [("ups.status", "OL"), ("battery.charge", "97"), ("battery.runtime", "x")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let r = Reading::from_vars(&vars).unwrap();
         assert_eq!((r.charge, r.runtime_s), (Some(97.0), None));
         assert!(Reading::from_vars(&BTreeMap::new()).is_err());

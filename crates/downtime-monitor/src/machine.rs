@@ -84,15 +84,34 @@ impl TargetState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Transition {
-    Down { started: i64, error: String },
-    Recovered { started: i64, ended: i64 },
-    Reminder { started: i64, error: String },
+    Down {
+        started: i64,
+        error: String,
+    },
+    Recovered {
+        started: i64,
+        ended: i64,
+    },
+    Reminder {
+        started: i64,
+        error: String,
+    },
     /// A UPS target went on battery (the cut began at `started`).
-    OnBattery { started: i64, reading: standby_common::nut::Reading },
+    OnBattery {
+        started: i64,
+        reading: standby_common::nut::Reading,
+    },
     /// Its battery is low (LB, or runtime under `low-runtime`), once per cut.
-    BatteryLow { started: i64, reading: standby_common::nut::Reading },
+    BatteryLow {
+        started: i64,
+        reading: standby_common::nut::Reading,
+    },
     /// Mains are back after a cut from `started` to `ended`.
-    PowerRestored { started: i64, ended: i64, reading: standby_common::nut::Reading },
+    PowerRestored {
+        started: i64,
+        ended: i64,
+        reading: standby_common::nut::Reading,
+    },
 }
 
 /// Whether `sample` was taken while the clock was behind the target's last sample (the clock

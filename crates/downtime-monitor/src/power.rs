@@ -56,7 +56,8 @@ pub fn apply(state: &mut TargetState, sample: &Sample, target: &Target) -> Vec<T
             out.push(Transition::OnBattery { started, reading: reading.clone() });
         }
         let low_runtime = check.low_runtime.map(|d| d.as_secs_f64());
-        let low = reading.status.low_battery() || matches!((reading.runtime_s, low_runtime), (Some(r), Some(l)) if r < l);
+        let low =
+            reading.status.low_battery() || matches!((reading.runtime_s, low_runtime), (Some(r), Some(l)) if r < l);
         if low && ps.power == Power::OnBattery {
             ps.power = Power::BatteryLow;
             out.push(Transition::BatteryLow { started, reading: reading.clone() });

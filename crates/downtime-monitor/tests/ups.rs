@@ -117,9 +117,8 @@ fn a_power_cut_is_on_battery_then_battery_low_then_down_then_restored_one_alert_
     // The readings are kept with the samples.
     let db = env.dir.path().join("state").join("monitor.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let on_battery: i64 = conn
-        .query_row("SELECT count(*) FROM samples WHERE power LIKE '%\"OB\"%'", [], |r| r.get(0))
-        .unwrap();
+    let on_battery: i64 =
+        conn.query_row("SELECT count(*) FROM samples WHERE power LIKE '%\"OB\"%'", [], |r| r.get(0)).unwrap();
     let all: i64 = conn.query_row("SELECT count(*) FROM samples WHERE power IS NOT NULL", [], |r| r.get(0)).unwrap();
     assert!(on_battery >= 4 && all > on_battery, "{on_battery} of {all}");
 }
