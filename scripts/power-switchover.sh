@@ -67,7 +67,8 @@ step() {
   start=$(now_ms)
   log "step $name: $*"
   set +e
-  "$@"
+  # fd 9 (the lock) closed: a server a step starts (pg_ctl start) must not inherit the lock.
+  "$@" 9>&-
   rc=$?
   set -e
   log "step $name: exit $rc in $(($(now_ms) - start)) ms"
