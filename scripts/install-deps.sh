@@ -17,6 +17,8 @@ packages=(
   wrk
   # a clock stepped back for one run, in downtime-monitor's tests
   faketime
+  # NUT's upsd and the dummy-ups driver, for the power-aware tests (no service is started)
+  nut-server nut-client
   # the harness runs postgres as an unprivileged user (runuser) and needs these
   util-linux passwd procps ca-certificates openssl curl
 )
@@ -48,7 +50,8 @@ if ! id standby-test >/dev/null 2>&1; then
   useradd --create-home --shell /bin/sh standby-test
 fi
 
-for bin in nginx pdns_server dig rclone restic sqlite3 faketime /usr/lib/postgresql/15/bin/initdb; do
+for bin in nginx pdns_server dig rclone restic sqlite3 faketime /usr/lib/postgresql/15/bin/initdb \
+  /lib/nut/upsd /lib/nut/dummy-ups upsc; do
   command -v "$bin" >/dev/null 2>&1 || { echo "install-deps: $bin still missing" >&2; exit 1; }
 done
 echo "install-deps: ok"

@@ -12,6 +12,7 @@
 //! | [`state`] | the per-tool state dir, atomic writes, the run lock |
 //! | [`daemon`] | a clean stop on SIGTERM/SIGINT, Prometheus `/metrics` for `watch` modes |
 //! | [`exec`] | running external programs with a timeout |
+//! | [`nut`] | NUT's upsd protocol: UPS status flags, battery charge and runtime, bounded timeouts |
 //! | [`notify`] | alerts to webhooks, Slack, ntfy, healthchecks pings or a command |
 //! | [`retry`] | bounded retries with exponential backoff and jitter |
 //! | [`settings`] | one declaration per config section: flag, env var and key, merged one way |
@@ -29,6 +30,7 @@ pub mod exec;
 pub mod exit;
 pub mod markup;
 pub mod notify;
+pub mod nut;
 pub mod output;
 pub mod pg;
 pub mod probe;

@@ -51,6 +51,12 @@ pub enum EventKind {
     Recovered,
     /// Something was changed on purpose (DNS switched, replica promoted, colour switched).
     Changed,
+    /// A UPS went on battery (the mains are cut).
+    OnBattery,
+    /// A UPS's battery is low: the load will be cut soon.
+    BatteryLow,
+    /// The mains are back after a cut.
+    PowerRestored,
 }
 
 impl EventKind {
@@ -62,11 +68,14 @@ impl EventKind {
             EventKind::Down => "down",
             EventKind::Recovered => "recovered",
             EventKind::Changed => "changed",
+            EventKind::OnBattery => "on-battery",
+            EventKind::BatteryLow => "battery-low",
+            EventKind::PowerRestored => "power-restored",
         }
     }
 
     fn is_bad(self) -> bool {
-        matches!(self, EventKind::Failure | EventKind::Down)
+        matches!(self, EventKind::Failure | EventKind::Down | EventKind::BatteryLow)
     }
 }
 

@@ -10,11 +10,18 @@
 //!
 //! [[downtime-monitor.target]]
 //! name = "vf-server"
-//! kind = "https"                  # http | https | tcp | postgres | command
+//! kind = "https"                  # http | https | tcp | postgres | command | ups
 //! address = "https://vf.example.com/health"
 //! interval = "60s"
 //! failure-threshold = 3           # consecutive failures before DOWN
 //! recovery-threshold = 2          # consecutive successes before RECOVERED
+//!
+//! [[downtime-monitor.target]]
+//! name = "mains"
+//! kind = "ups"                    # a UPS through NUT's upsd: DOWN only if unreadable or LB/OFF
+//! address = "127.0.0.1:3493"
+//! ups = "apc"
+//! low-runtime = "15m"             # battery-low also when runtime on battery falls under this
 //!
 //! [[downtime-monitor.maintenance]]
 //! target = "vf-server"            # or "*"
@@ -91,6 +98,7 @@ pub enum Kind {
     Tcp,
     Postgres,
     Command,
+    Ups,
 }
 
 /// One `[[downtime-monitor.target]]` as written.
@@ -115,9 +123,15 @@ pub struct TargetSpec {
     pub insecure: Option<bool>,
     pub cacert: Option<PathBuf>,
     pub follow_redirects: Option<bool>,
-    /// PostgreSQL password from this env var or file.
+    /// PostgreSQL password (or upsd's, with `username`) from this env var or file.
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// `kind = "ups"`: the UPS's name in upsd.
+    pub ups: Option<String>,
+    /// `kind = "ups"`: upsd's USERNAME, when upsd.users asks for one.
+    pub username: Option<String>,
+    /// `kind = "ups"`: on battery with less runtime than this is `battery-low` (as LB is).
+    pub low_runtime: Option<HumanDuration>,
 }
 
 /// A weekly recurring maintenance window as written.

@@ -1,6 +1,7 @@
 //! downtime-monitor: uptime checks from cron or as a daemon, an outage history in SQLite,
 //! reports that drive decisions (uptime %, incidents, MTTR/MTBF, unknown time, maintenance,
-//! monthly rows), and alerts on DOWN / RECOVERED through standby-common's notifiers.
+//! monthly rows), and alerts on DOWN / RECOVERED (and a UPS's on-battery / battery-low /
+//! power-restored) through standby-common's notifiers.
 
 pub mod cli;
 pub mod clock;
@@ -12,6 +13,7 @@ pub mod machine;
 pub mod maintenance;
 pub mod metrics;
 pub mod monitor;
+pub mod power;
 pub mod render;
 pub mod report;
 pub mod setup;

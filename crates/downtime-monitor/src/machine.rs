@@ -57,6 +57,9 @@ pub struct TargetState {
     pub incident_started: Option<i64>,
     /// When the last DOWN alert (or reminder) was sent.
     pub last_alert: Option<i64>,
+    /// `kind = "ups"`: mains or battery (see [`crate::power`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<crate::power::PowerState>,
 }
 
 impl TargetState {
@@ -72,6 +75,7 @@ impl TargetState {
             incident_id: None,
             incident_started: None,
             last_alert: None,
+            power: None,
         }
     }
 }
@@ -80,9 +84,34 @@ impl TargetState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Transition {
-    Down { started: i64, error: String },
-    Recovered { started: i64, ended: i64 },
-    Reminder { started: i64, error: String },
+    Down {
+        started: i64,
+        error: String,
+    },
+    Recovered {
+        started: i64,
+        ended: i64,
+    },
+    Reminder {
+        started: i64,
+        error: String,
+    },
+    /// A UPS target went on battery (the cut began at `started`).
+    OnBattery {
+        started: i64,
+        reading: standby_common::nut::Reading,
+    },
+    /// Its battery is low (LB, or runtime under `low-runtime`), once per cut.
+    BatteryLow {
+        started: i64,
+        reading: standby_common::nut::Reading,
+    },
+    /// Mains are back after a cut from `started` to `ended`.
+    PowerRestored {
+        started: i64,
+        ended: i64,
+        reading: standby_common::nut::Reading,
+    },
 }
 
 /// Whether `sample` was taken while the clock was behind the target's last sample (the clock
@@ -181,6 +210,7 @@ mod tests {
             latency_ms: 1.0,
             error: (!ok).then(|| "refused".into()),
             interval_ms: 60_000,
+            power: None,
         }
     }
 

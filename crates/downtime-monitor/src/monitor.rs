@@ -59,6 +59,7 @@ pub async fn probe_guarded(t: &Target, client: Option<&reqwest::Client>) -> Samp
             latency_ms: 0.0,
             error: Some(format!("the probe failed inside the monitor: {e}")),
             interval_ms: standby_common::duration::millis(t.interval),
+            power: None,
         },
     }
 }
@@ -79,6 +80,11 @@ pub struct TargetLine {
     /// The clock was behind this target's last sample (see [`machine::clock_stepped`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub clock_step: bool,
+    /// `kind = "ups"`: mains, on-battery or battery-low, and the last reading.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub power: Option<crate::power::Power>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reading: Option<standby_common::nut::Reading>,
 }
 
 /// What a round did.
@@ -114,6 +120,8 @@ impl Round {
                 transition: None,
                 maintenance: false,
                 clock_step: false,
+                power: None,
+                reading: s.power.clone(),
             })
             .collect();
         Round {
@@ -231,6 +239,10 @@ impl Monitor {
             if let Some(t) = &tr {
                 transitions.push((s.target.clone(), t.clone()));
             }
+            // Power events are alerted in maintenance windows too: a cut is never planned.
+            let power_events = crate::power::apply(state, s, target);
+            transitions.extend(power_events.iter().map(|t| (s.target.clone(), t.clone())));
+            let tr = tr.or_else(|| power_events.last().cloned());
             lines.insert(
                 s.target.clone(),
                 TargetLine {
@@ -243,6 +255,8 @@ impl Monitor {
                     transition: tr.or_else(|| lines.get(&s.target).and_then(|l| l.transition.clone())),
                     maintenance: in_maint,
                     clock_step,
+                    power: state.power.map(|p| p.power),
+                    reading: s.power.clone(),
                 },
             );
         }
@@ -366,8 +380,49 @@ impl Monitor {
             )
             // Whole seconds, rounded as the message's duration is.
             .with_details(serde_json::json!({ "duration_s": ((ended - started).max(0) + 500) / 1000 })),
+            Transition::OnBattery { started, reading } => Event::new(
+                self.tool,
+                EventKind::OnBattery,
+                target,
+                format!("{target} is ON BATTERY since {}: {}", clock::fmt(*started), crate::power::describe(reading)),
+            )
+            .with_details(power_details(*started, None, reading)),
+            Transition::BatteryLow { started, reading } => Event::new(
+                self.tool,
+                EventKind::BatteryLow,
+                target,
+                format!(
+                    "{target} BATTERY LOW (on battery since {}): {}",
+                    clock::fmt(*started),
+                    crate::power::describe(reading)
+                ),
+            )
+            .with_details(power_details(*started, None, reading)),
+            Transition::PowerRestored { started, ended, reading } => Event::new(
+                self.tool,
+                EventKind::PowerRestored,
+                target,
+                format!(
+                    "{target} POWER RESTORED after {} on battery (since {}): {}",
+                    clock::fmt_duration(ended - started),
+                    clock::fmt(*started),
+                    crate::power::describe(reading)
+                ),
+            )
+            .with_details(power_details(*started, Some(*ended), reading)),
         }
     }
+}
+
+/// The details of a power event for webhooks and `command` notifiers (in STANDBY_EVENT_JSON).
+fn power_details(started: i64, ended: Option<i64>, r: &standby_common::nut::Reading) -> serde_json::Value {
+    serde_json::json!({
+        "status": r.status.to_string(),
+        "charge": r.charge,
+        "runtime_s": r.runtime_s,
+        "on_battery_since": clock::fmt(started),
+        "duration_s": ended.map(|e| ((e - started).max(0) + 500) / 1000),
+    })
 }
 
 impl std::fmt::Display for Round {
@@ -393,8 +448,15 @@ impl std::fmt::Display for Round {
                     Transition::Down { .. } => "went DOWN",
                     Transition::Recovered { .. } => "RECOVERED",
                     Transition::Reminder { .. } => "still DOWN (reminder)",
+                    Transition::OnBattery { .. } => "ON BATTERY",
+                    Transition::BatteryLow { .. } => "BATTERY LOW",
+                    Transition::PowerRestored { .. } => "POWER RESTORED",
                 };
                 write!(f, "  <- {what}")?;
+            }
+            if let Some(r) = &l.reading {
+                let power = l.power.map(|p| p.as_str().to_uppercase()).unwrap_or_default();
+                write!(f, "  {power} ({})", crate::power::describe(r))?;
             }
             if l.clock_step {
                 write!(f, "  (clock stepped back: time left out of reports)")?;

@@ -20,6 +20,17 @@ pub enum How {
     Tcp(String),
     Postgres { conninfo: String, password: Option<Secret>, ca_file: Option<std::path::PathBuf> },
     Command(Vec<String>),
+    Ups(Box<UpsCheck>),
+}
+
+/// A UPS read through NUT's upsd.
+#[derive(Debug, Clone)]
+pub struct UpsCheck {
+    pub address: String,
+    pub ups: String,
+    pub auth: Option<standby_common::nut::Auth>,
+    /// On battery with less runtime than this counts as battery-low.
+    pub low_runtime: Option<Duration>,
 }
 
 /// A validated target.
@@ -44,6 +55,9 @@ pub struct Sample {
     pub latency_ms: f64,
     pub error: Option<String>,
     pub interval_ms: i64,
+    /// `kind = "ups"`: what the UPS reported (None when it could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<standby_common::nut::Reading>,
 }
 
 /// Validate every target; errors name file:line:col of the entry.
@@ -126,6 +140,7 @@ fn build(spec: &TargetSpec) -> Result<Target, String> {
             Some(argv) if !argv.is_empty() => How::Command(argv.clone()),
             _ => return Err("a command target needs `command = [\"program\", \"arg\"]`".into()),
         },
+        Kind::Ups => How::Ups(Box::new(ups_check(spec, address()?)?)),
     };
     Ok(Target {
         name: spec.name.clone(),
@@ -142,6 +157,7 @@ impl Target {
     /// Probe once. Never fails: the outcome is data.
     pub async fn probe(&self, client: Option<&reqwest::Client>) -> Sample {
         let at = crate::clock::now_ms();
+        let mut power = None;
         let result = match &self.how {
             How::Http(check) => match client {
                 Some(c)
@@ -159,6 +175,11 @@ impl Target {
                 probe::postgres::check_with_ca(conninfo, password.as_ref(), ca_file.as_deref(), self.timeout).await
             }
             How::Command(argv) => run_command(argv, self.timeout).await,
+            How::Ups(check) => {
+                let (result, reading) = read_ups(check, self.timeout).await;
+                power = reading;
+                result
+            }
         };
         Sample {
             target: self.name.clone(),
@@ -167,7 +188,48 @@ impl Target {
             latency_ms: result.latency_ms,
             error: result.error.map(|e| e.chars().take(500).collect()),
             interval_ms: standby_common::duration::millis(self.interval),
+            power,
         }
+    }
+}
+
+fn ups_check(spec: &TargetSpec, address: String) -> Result<UpsCheck, String> {
+    let ups = match &spec.ups {
+        Some(u) if !u.trim().is_empty() && !u.contains(char::is_whitespace) => u.clone(),
+        _ => return Err("a ups target needs `ups = \"NAME\"` (the UPS's name in upsd, no spaces)".into()),
+    };
+    if address.trim().is_empty() || address.contains(char::is_whitespace) || address.contains('/') {
+        return Err(format!("address {address:?} must be host or host:port of upsd"));
+    }
+    let password = match (&spec.password_env, &spec.password_file) {
+        (None, None) => None,
+        (env, file) => {
+            secret::resolve("upsd password", env.as_deref(), file.as_deref(), "").map_err(|e| format!("{e:#}"))?
+        }
+    };
+    let auth = match (&spec.username, password) {
+        (Some(username), Some(password)) => Some(standby_common::nut::Auth { username: username.clone(), password }),
+        (None, None) => None,
+        _ => return Err("`username` and a password (`password-env` or `password-file`) go together".into()),
+    };
+    Ok(UpsCheck { address, ups, auth, low_runtime: spec.low_runtime.map(|d| d.get()) })
+}
+
+/// Read the UPS: healthy unless upsd or the UPS cannot be read or the status is LB or OFF.
+async fn read_ups(check: &UpsCheck, timeout: Duration) -> (ProbeResult, Option<standby_common::nut::Reading>) {
+    let start = std::time::Instant::now();
+    match standby_common::nut::read(&check.address, &check.ups, timeout, check.auth.as_ref()).await {
+        Ok(r) => {
+            let elapsed = start.elapsed();
+            let result = if r.status.low_battery() || r.status.off() {
+                let why = if r.status.off() { "the UPS's output is off" } else { "battery low" };
+                ProbeResult::fail(elapsed, probe::Failure::Unexpected, format!("ups.status {}: {why}", r.status))
+            } else {
+                ProbeResult::pass(elapsed)
+            };
+            (result, Some(r))
+        }
+        Err(e) => (ProbeResult::fail(start.elapsed(), probe::Failure::Unreachable, format!("{e:#}")), None),
     }
 }
 

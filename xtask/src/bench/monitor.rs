@@ -484,8 +484,15 @@ fn generate_year(db: &Path, names: &[String], now: i64) -> anyhow::Result<GenSta
                 }
                 stats.failures += usize::from(!ok);
                 // save_round writes the store's own vantage ("bench")
-                let sample =
-                    Sample { target: sim.state.target.clone(), at, ok, latency_ms, error, interval_ms: MINUTE_MS };
+                let sample = Sample {
+                    target: sim.state.target.clone(),
+                    at,
+                    ok,
+                    latency_ms,
+                    error,
+                    interval_ms: MINUTE_MS,
+                    power: None,
+                };
                 samples.push(Stored::new(&sample, false));
             }
         }
@@ -529,6 +536,7 @@ impl Sim {
             latency_ms: 0.0,
             error: error.map(str::to_string),
             interval_ms: MINUTE_MS,
+            power: None,
         };
         let transition = machine::apply(&mut self.state, &sample, &self.target, false, None)?;
         IncidentChange::from_transition(&self.target.name, &transition)

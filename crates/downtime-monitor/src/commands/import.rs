@@ -146,6 +146,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
             latency_ms: 0.0,
             error: down.then(|| "DOWN (imported)".to_string()),
             interval_ms,
+            power: None,
         };
         samples.push(Stored::new(&s, false));
         at += interval_ms;

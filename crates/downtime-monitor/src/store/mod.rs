@@ -21,7 +21,7 @@ const SCHEMA_SQLITE: &str = "
 CREATE TABLE IF NOT EXISTS samples (
     target TEXT NOT NULL, vantage TEXT NOT NULL, at INTEGER NOT NULL, ok INTEGER NOT NULL,
     latency_ms REAL NOT NULL, error TEXT, interval_ms INTEGER NOT NULL,
-    maintenance INTEGER NOT NULL DEFAULT 0, clock_step INTEGER NOT NULL DEFAULT 0);
+    maintenance INTEGER NOT NULL DEFAULT 0, clock_step INTEGER NOT NULL DEFAULT 0, power TEXT);
 CREATE INDEX IF NOT EXISTS samples_by_target ON samples (target, at);
 CREATE INDEX IF NOT EXISTS samples_by_time ON samples (at);
 CREATE TABLE IF NOT EXISTS hourly (
@@ -56,7 +56,8 @@ fn schema(dialect: Dialect) -> String {
 
 /// Columns added after the first release, for databases created before them: (table,
 /// column, definition in SQLite's types).
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("samples", "clock_step", "INTEGER NOT NULL DEFAULT 0")];
+const ADDED_COLUMNS: &[(&str, &str, &str)] =
+    &[("samples", "clock_step", "INTEGER NOT NULL DEFAULT 0"), ("samples", "power", "TEXT")];
 
 /// Where the history is kept.
 #[derive(Debug, Clone)]
@@ -173,7 +174,10 @@ impl IncidentChange {
             Transition::Recovered { ended, .. } => {
                 Some(IncidentChange::Close { target: target.to_string(), ended: *ended })
             }
-            Transition::Reminder { .. } => None,
+            Transition::Reminder { .. }
+            | Transition::OnBattery { .. }
+            | Transition::BatteryLow { .. }
+            | Transition::PowerRestored { .. } => None,
         }
     }
 }
@@ -184,7 +188,7 @@ pub struct Store {
     vantage: String,
 }
 
-const SAMPLE_COLUMNS: &str = "at, ok, latency_ms, error, interval_ms, maintenance, vantage, clock_step";
+const SAMPLE_COLUMNS: &str = "at, ok, latency_ms, error, interval_ms, maintenance, vantage, clock_step, power";
 
 impl Store {
     /// Open (and create) a SQLite database.
@@ -265,8 +269,8 @@ impl Store {
         let v: Val = (&self.vantage).into();
         for Stored { sample: s, maintenance, clock_step, .. } in samples {
             self.db.exec(
-                "INSERT INTO samples (target, vantage, at, ok, latency_ms, error, interval_ms, maintenance, clock_step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                &[(&s.target).into(), v.clone(), s.at.into(), s.ok.into(), s.latency_ms.into(), s.error.as_ref().into(), s.interval_ms.into(), (*maintenance).into(), (*clock_step).into()],
+                "INSERT INTO samples (target, vantage, at, ok, latency_ms, error, interval_ms, maintenance, clock_step, power) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                &[(&s.target).into(), v.clone(), s.at.into(), s.ok.into(), s.latency_ms.into(), s.error.as_ref().into(), s.interval_ms.into(), (*maintenance).into(), (*clock_step).into(), power_json(s.power.as_ref())?.as_ref().into()],
             )?;
         }
         for s in states {
@@ -557,11 +561,18 @@ fn row_to_stored(target: &str, r: &[Val]) -> Stored {
             latency_ms: r[2].real(),
             error: r[3].opt_text(),
             interval_ms: r[4].int(),
+            // A reading that no longer parses is left out rather than failing the report.
+            power: r.get(8).and_then(Val::opt_text).and_then(|j| serde_json::from_str(&j).ok()),
         },
         maintenance: r[5].int() != 0,
         vantage: r[6].text(),
         clock_step: r[7].int() != 0,
     }
+}
+
+/// A UPS reading as the samples table keeps it (JSON text).
+fn power_json(power: Option<&standby_common::nut::Reading>) -> anyhow::Result<Option<String>> {
+    Ok(power.map(serde_json::to_string).transpose()?)
 }
 
 /// Add the columns of [`ADDED_COLUMNS`] that an older database lacks.

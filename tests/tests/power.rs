@@ -1,0 +1,274 @@
+//! The power-aware switchover end to end, with real programs only: a dummy UPS behind a real
+//! upsd, downtime-monitor watching it (`kind = "ups"`, `low-runtime = "15m"`), its `command`
+//! notifier running scripts/power-switchover.sh, which chains `replica-promote switchover`
+//! (the harness's PostgreSQL primary + asynchronous standby, under write load) and
+//! `dns-failover switch` (real PowerDNS, answers checked with dig). A cut whose runtime falls
+//! under the threshold ends with the standby promoted, every acknowledged row on it and the
+//! record on the backup, before the UPS reaches LB; the mains back, it all goes back.
+//!
+//! The tools run as this test binary under their own names (symlinks on PATH, `harness =
+//! false`), so the test needs no other package's build.
+
+#![allow(clippy::unwrap_used)] // a panic is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Output};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use standby_e2e::postgres::{pg_bin, server_user_name, start_primary_with_standby, PgServer};
+use standby_e2e::process::wait_until;
+use standby_e2e::{AppBackend, Nut, PowerDns};
+
+const PRIMARY_IP: &str = "192.0.2.10";
+const BACKUP_IP: &str = "198.51.100.20";
+const WAIT: Duration = Duration::from_secs(120);
+
+fn main() -> ExitCode {
+    let me = std::env::args().next().unwrap_or_default();
+    let name = Path::new(&me).file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+    match name.as_str() {
+        "replica-promote" => standby_common::exit::main(replica_promote::cli::main),
+        "dns-failover" => standby_common::exit::main(dns_failover::cli::main),
+        "downtime-monitor" => standby_common::exit::main(downtime_monitor::cli::main),
+        _ => {
+            // `cargo test -- --list` and filters: one test, named as libtest would.
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            if args.iter().any(|a| a == "--list") {
+                if !args.iter().any(|a| a == "--ignored") {
+                    println!("a_power_cut_is_a_lossless_planned_switchover_and_back: test");
+                }
+                return ExitCode::SUCCESS;
+            }
+            if args.iter().any(|a| a == "--ignored") {
+                return ExitCode::SUCCESS;
+            }
+            let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+            if !filters.is_empty()
+                && !filters.iter().any(|f| "a_power_cut_is_a_lossless_planned_switchover_and_back".contains(f.as_str()))
+            {
+                return ExitCode::SUCCESS;
+            }
+            a_power_cut_is_a_lossless_planned_switchover_and_back();
+            println!("test a_power_cut_is_a_lossless_planned_switchover_and_back ... ok");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// A replica-promote config for one "machine": `local` is the node it runs.
+fn replica_config(dir: &Path, name: &str, local: &PgServer, peer: &PgServer) -> PathBuf {
+    let bin_dir = pg_bin("pg_ctl").parent().map(Path::to_path_buf).unwrap_or_default();
+    let text = format!(
+        "[replica-promote]\nlocal = {:?}\npeer = {:?}\ndata-dir = {:?}\nbin-dir = {:?}\nsystem-user = {:?}\nconnect-timeout = \"3s\"\n",
+        local.conninfo(),
+        peer.conninfo(),
+        local.data_dir.display().to_string(),
+        bin_dir.display().to_string(),
+        server_user_name(),
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn dns_config(dir: &Path, pdns: &PowerDns, primary: &AppBackend, backup: &AppBackend) -> PathBuf {
+    let text = format!(
+        r#"[dns-failover]
+timeout = "2s"
+
+[dns-failover.powerdns]
+api-url = "http://127.0.0.1:{api}"
+api-key-env = "TEST_PDNS_KEY"
+
+[[dns-failover.record]]
+name = "db.example.com"
+zone = "example.com"
+type = "A"
+provider = "powerdns"
+primary = ["{PRIMARY_IP}"]
+backup = ["{BACKUP_IP}"]
+check = "{check}"
+backup-check = "{backup_check}"
+"#,
+        api = pdns.api_port,
+        check = primary.url("/health"),
+        backup_check = backup.url("/health"),
+    );
+    let path = dir.join("dns.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Inserts rows one by one into `conninfo` until it fails or `stop`; `acked` is the last id
+/// whose commit returned.
+fn writer(conninfo: String, stop: Arc<AtomicBool>, acked: Arc<AtomicI64>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let opts = standby_common::pg::ConnectOptions::parse(&conninfo).unwrap().timeout(Duration::from_secs(3));
+            let Ok(c) = opts.connect().await else { return };
+            let mut id = 0i64;
+            while !stop.load(Ordering::SeqCst) {
+                id += 1;
+                if c.execute("INSERT INTO load (id) VALUES ($1)", &[&id]).await.is_err() {
+                    return;
+                }
+                acked.store(id, Ordering::SeqCst);
+            }
+        });
+    })
+}
+
+fn monitor(bin: &Path, config: &Path, state: &Path, path_env: &str, pdns_key: &str) -> Output {
+    let mut cmd = Command::new(bin.join("downtime-monitor"));
+    cmd.arg("--config").arg(config).arg("--state-dir").arg(state).arg("check");
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("STANDBY_") || k.starts_with("PG") || k == "RUST_LOG" {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("PATH", path_env).env("TEST_PDNS_KEY", pdns_key).output().unwrap()
+}
+
+fn a_power_cut_is_a_lossless_planned_switchover_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // The tools, under their names, first on PATH.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let me = std::env::current_exe().unwrap();
+    for tool in ["replica-promote", "dns-failover", "downtime-monitor"] {
+        std::os::unix::fs::symlink(&me, bin.join(tool)).unwrap();
+    }
+    let path_env = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+
+    let nut = Nut::start().unwrap();
+    let (primary, standby) = start_primary_with_standby().unwrap();
+    let pdns = PowerDns::start().unwrap();
+    pdns.create_zone("example.com", &[("db", "A", PRIMARY_IP, 60)]).unwrap();
+    let (app_a, app_b) = (AppBackend::start("primary").unwrap(), AppBackend::start("backup").unwrap());
+
+    let on_a = replica_config(dir.path(), "a.toml", &primary, &standby);
+    let on_b = replica_config(dir.path(), "b.toml", &standby, &primary);
+    let dns = dns_config(dir.path(), &pdns, &app_a, &app_b);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/power-switchover.sh");
+    let power_state = dir.path().join("power");
+    let log = power_state.join("power-switchover.log");
+    let monitor_config = dir.path().join("monitor.toml");
+    let env_pairs = [
+        ("POWER_STATE_DIR", power_state.display().to_string()),
+        (
+            "POWER_SWITCHOVER_CMD",
+            format!(
+                "replica-promote --config {} --state-dir {} switchover",
+                on_a.display(),
+                dir.path().join("sa").display()
+            ),
+        ),
+        (
+            "POWER_SWITCHBACK_CMD",
+            format!(
+                "replica-promote --config {} --state-dir {} switchover",
+                on_b.display(),
+                dir.path().join("sb").display()
+            ),
+        ),
+        (
+            "POWER_DNS_CMD",
+            format!("dns-failover --config {} --state-dir {}", dns.display(), dir.path().join("sd").display()),
+        ),
+        ("POWER_RECORDS", "db.example.com".into()),
+        ("POWER_RESTORE_HOLD", "1".into()),
+        ("POWER_MIN_CHARGE", "50".into()),
+        ("POWER_UPS", format!("apc@{}", nut.address())),
+    ];
+    let env_argv: Vec<String> = env_pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let command: Vec<String> =
+        ["env".to_string()].into_iter().chain(env_argv).chain(["bash".into(), script.display().to_string()]).collect();
+    std::fs::write(
+        &monitor_config,
+        format!(
+            "[downtime-monitor]\nvantage = \"db-a\"\n\n[[downtime-monitor.target]]\nname = \"mains\"\nkind = \"ups\"\naddress = \"{}\"\nups = \"apc\"\ninterval = \"10s\"\ntimeout = \"3s\"\nfailure-threshold = 1\nrecovery-threshold = 1\nlow-runtime = \"15m\"\n\n[[notify]]\nkind = \"command\"\ncommand = {}\nevents = [\"battery-low\", \"power-restored\"]\n",
+            nut.address(),
+            serde_json::to_string(&command).unwrap(),
+        ),
+    )
+    .unwrap();
+    let mstate = dir.path().join("monitor-state");
+    let check = || monitor(&bin, &monitor_config, &mstate, &path_env, &pdns.api_key);
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    let out = check();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    // Write load on the primary (asynchronous standby).
+    primary.psql("CREATE TABLE load (id bigint PRIMARY KEY)").unwrap();
+    let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicI64::new(0)));
+    let load = writer(primary.conninfo(), stop.clone(), acked.clone());
+    assert!(wait_until(WAIT, || acked.load(Ordering::SeqCst) > 200), "the writer writes");
+
+    // The cut: on battery, 10 minutes left (under low-runtime = 15m), not LB.
+    nut.on_battery(45, 600).unwrap();
+    nut.wait_status("OB DISCHRG", WAIT).unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(0), "on battery is not DOWN: {out:?}");
+    assert!(
+        wait_until(WAIT, || log_text().contains("SWITCHED to the backup") || log_text().contains("FAILED")),
+        "{}",
+        log_text()
+    );
+    assert!(log_text().contains("SWITCHED to the backup"), "{}", log_text());
+    stop.store(true, Ordering::SeqCst);
+    load.join().unwrap();
+    let acked = acked.load(Ordering::SeqCst);
+    assert!(!standby.is_in_recovery().unwrap() && primary.is_in_recovery().unwrap(), "the standby is the primary");
+    let (count, max): (i64, i64) = {
+        let row = standby.psql("SELECT count(*), coalesce(max(id), 0) FROM load").unwrap();
+        let (c, m) = row.split_once('|').unwrap();
+        (c.parse().unwrap(), m.parse().unwrap())
+    };
+    assert!(
+        max >= acked && count == max,
+        "0 rows lost: {acked} acknowledged, {count} rows up to {max} on the new primary"
+    );
+    standby.psql(&format!("INSERT INTO load VALUES ({})", max + 1)).unwrap();
+    assert_eq!(pdns.dig("db.example.com", "A").unwrap(), vec![BACKUP_IP]);
+    assert_eq!(nut.status().unwrap().as_deref(), Some("OB DISCHRG"), "all before the UPS reached LB");
+
+    // A second battery-low (flapping mains) does nothing more.
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .args(["run", "battery-low"])
+        .envs(env_pairs.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("PATH", &path_env)
+        .output()
+        .unwrap();
+    // Either the first run still holds the lock (exit 3) or it is done and the side remembered.
+    let said = String::from_utf8_lossy(&out.stdout);
+    let nothing = (out.status.code() == Some(0) && said.contains("already switched"))
+        || (out.status.code() == Some(3) && said.contains("another power switchover is running"));
+    assert!(nothing, "{out:?}");
+    assert_eq!(log_text().matches("step switchover:").count(), 2, "one switchover: {}", log_text());
+
+    // Mains back, charged: after the hold, a switchover back and DNS to the primary.
+    nut.on_line(80).unwrap();
+    nut.wait_status("OL CHRG", WAIT).unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        wait_until(WAIT, || log_text().contains("SWITCHED BACK") || log_text().contains("FAILED")),
+        "{}",
+        log_text()
+    );
+    assert!(log_text().contains("SWITCHED BACK to the primary"), "{}", log_text());
+    assert!(!primary.is_in_recovery().unwrap() && standby.is_in_recovery().unwrap());
+    assert_eq!(primary.psql("SELECT count(*) FROM load").unwrap(), (max + 1).to_string(), "nothing lost going back");
+    assert_eq!(pdns.dig("db.example.com", "A").unwrap(), vec![PRIMARY_IP]);
+    for step in
+        ["step switchover: exit 0", "step dns-backup: exit 0", "step switchback: exit 0", "step dns-primary: exit 0"]
+    {
+        assert!(log_text().contains(step), "every step and its time logged: {}", log_text());
+    }
+}
