@@ -52,15 +52,16 @@ impl fmt::Display for RoundReport {
             } else {
                 format!("primary FAIL ({})", o.health.primary.error.as_deref().unwrap_or("failed"))
             };
+            // A provider that could not be read says nothing about the side.
+            let place = if o.error.is_some() && o.values.is_empty() {
+                "provider not read".to_string()
+            } else {
+                format!("on the {} [{}]", o.side.as_str(), o.values.join(", "))
+            };
             writeln!(
                 f,
-                "{} {}: on the {} [{}]; {primary}, {backup}; streak {} failed / {} ok",
-                o.record,
-                o.rtype,
-                o.side.as_str(),
-                o.values.join(", "),
-                o.streak.fails,
-                o.streak.oks
+                "{} {}: {place}; {primary}, {backup}; streak {} failed / {} ok",
+                o.record, o.rtype, o.streak.fails, o.streak.oks
             )?;
             match (&o.decision, o.switched, o.dry_run) {
                 (Decision::Switch { to, why }, true, _) => writeln!(f, "  SWITCHED to the {}: {why}", to.as_str())?,

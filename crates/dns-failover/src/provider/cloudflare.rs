@@ -206,7 +206,7 @@ impl Cloudflare {
         if let Some(RequestBody::Json(json)) = endpoint.body() {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(json);
         }
-        let response = request.send().await.map_err(|e| transport_error("Cloudflare API", &e))?;
+        let response = request.send().await.map_err(|e| transport_error(&e))?;
         let status = response.status();
         if status.is_success() {
             return response.json::<ApiSuccess<E::JsonResponse>>().await.map_err(|e| {

@@ -118,7 +118,8 @@ pub fn verdict(err: &anyhow::Error) -> Verdict {
 }
 
 /// Classify a transport error (no answer): always worth a retry.
-pub fn transport_error(what: &str, err: &reqwest::Error) -> anyhow::Error {
+/// (the caller's context names the provider and the call).
+pub fn transport_error(err: &reqwest::Error) -> anyhow::Error {
     let detail = standby_common::secret::redact(&standby_common::probe::error_chain(err));
-    anyhow::Error::new(ApiError { message: format!("{what}: no answer: {detail}"), retryable: true })
+    anyhow::Error::new(ApiError { message: format!("no answer: {detail}"), retryable: true })
 }

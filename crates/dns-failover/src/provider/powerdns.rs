@@ -118,7 +118,7 @@ impl PowerDns {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| transport_error("PowerDNS API", &e))?;
+        let response = request.send().await.map_err(|e| transport_error(&e))?;
         let status = response.status();
         let wait = retry::retry_after(&response);
         let text = response.text().await.unwrap_or_default();
