@@ -1,6 +1,6 @@
 //! `cargo xtask ci`, `e2e` and `dist`.
 
-use crate::run::{cargo, has_cargo_subcommand, root, step};
+use crate::run::{cargo, has_cargo_subcommand, step};
 
 /// fmt check, clippy with warnings as errors, then every test. The test runner's summary is
 /// the last thing printed.
@@ -32,23 +32,4 @@ fn test(scope: &[&str]) -> anyhow::Result<()> {
         run.args(["test", "--no-fail-fast"]).args(scope);
     }
     step(run)
-}
-
-/// Release binaries and their SHA-256 sums in target/dist.
-pub fn dist() -> anyhow::Result<()> {
-    let mut build = cargo();
-    build.args(["build", "--release", "--workspace", "--bins", "--exclude", "xtask"]);
-    step(build)?;
-    let dist = root().join("target/dist");
-    std::fs::create_dir_all(&dist)?;
-    let mut sums = std::process::Command::new("sha256sum");
-    sums.current_dir(&dist);
-    for tool in crate::bench::TOOLS {
-        std::fs::copy(root().join("target/release").join(tool), dist.join(tool))?;
-        sums.arg(tool);
-    }
-    let out = sums.output()?;
-    std::fs::write(dist.join("SHA256SUMS"), out.stdout)?;
-    eprintln!("xtask: binaries and SHA256SUMS in {}", dist.display());
-    Ok(())
 }

@@ -4,22 +4,23 @@
 //! - `e2e`   — only the end-to-end tests (the real-server harness and cross-tool scenarios)
 //! - `bench` — benchmarks side by side with the tools users would pick instead
 //! - `demo`  — a disaster-recovery drill on this machine against local servers
-//! - `dist`  — release binaries in target/dist with SHA-256 sums
+//! - `dist`  — release binaries, man pages and completions: a tarball and a .deb in target/dist
 
 mod bench;
 mod ci;
 mod demo;
+mod dist;
 mod run;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci|e2e|bench [NAME...]|demo [--json]|dist>
+const USAGE: &str = "usage: cargo xtask <ci|e2e|bench [NAME...]|demo [--json]|dist [--debug]>
 
   ci     fmt check, clippy -D warnings, all tests (real servers; run scripts/install-deps.sh first)
   e2e    end-to-end tests only
   bench  benchmarks, side by side with the alternative; writes target/bench/report.json
   demo   try it: a disaster-recovery drill on loopback (--json: the summary as JSON)
-  dist   release binaries and SHA256SUMS in target/dist";
+  dist   release binaries, man pages, completions: a tarball and a .deb in target/dist";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
         Some("e2e") => ci::e2e(),
         Some("bench") => bench::bench(&args[1..]),
         Some("demo") => demo::demo(&args[1..]),
-        Some("dist") => ci::dist(),
+        Some("dist") => dist::dist(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
