@@ -44,6 +44,11 @@ impl Site {
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run replica-promote")
+    }
+
+    /// The command `run` runs, for a test to add environment.
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.arg("--config").arg(&self.config).arg("--state-dir").arg(self.dir.path().join("state")).args(args);
         for (key, _) in std::env::vars_os() {
@@ -53,7 +58,7 @@ impl Site {
             }
         }
         cmd.env("STANDBY_RUN_DIR", self.dir.path().join("run"));
-        cmd.output().expect("run replica-promote")
+        cmd
     }
 }
 
@@ -451,4 +456,76 @@ fn async_loss_estimate_matches_the_real_gap() {
     assert_eq!(doc["estimated_loss_bytes"].as_u64(), Some(gap), "{doc}");
     assert_eq!(standby.psql("select count(*) from lost").expect("count"), "0", "those rows are indeed lost");
     assert!(text(&out.stdout).is_empty() || !text(&out.stdout).contains("none acknowledged"));
+}
+
+#[test]
+fn rejoin_without_pg_rewind_exits_4_before_changing_anything() {
+    let (mut primary, standby) = start_primary_with_standby().expect("pair");
+    primary.stop_immediate();
+    standby.psql("select pg_promote(true, 60)").expect("promote");
+    assert!(wait_until(WAIT, || standby.is_in_recovery().is_ok_and(|r| !r)), "promoted");
+
+    // A bin-dir with every server program but pg_rewind, and no PATH entry that has it.
+    let bin = tempfile::tempdir().expect("temp dir");
+    for name in ["pg_ctl", "pg_controldata", "postgres"] {
+        std::os::unix::fs::symlink(pg_bin(name), bin.path().join(name)).expect("symlink");
+    }
+    let path: Vec<String> = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| !Path::new(d).join("pg_rewind").exists())
+        .map(String::from)
+        .collect();
+    let back = Site::new(&primary, &standby, "");
+    let config = std::fs::read_to_string(&back.config).expect("read config");
+    let own_bin = format!("bin-dir = {:?}", bin.path().display().to_string());
+    let config: Vec<String> =
+        config.lines().map(|l| if l.starts_with("bin-dir") { own_bin.clone() } else { l.to_string() }).collect();
+    std::fs::write(&back.config, config.join("\n")).expect("write config");
+    let out = back.command(&["rejoin"]).env("PATH", path.join(":")).output().expect("run");
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    assert!(text(&out.stderr).contains("pg_rewind"), "names the program: {}", show(&out));
+    assert_eq!(standby.psql("select count(*) from pg_replication_slots").expect("slots"), "0", "no slot made");
+    assert!(!primary.data_dir.join("standby.signal").exists(), "the old primary is untouched");
+
+    // With the programs there, the same rejoin works from where it was left.
+    let ok = Site::new(&primary, &standby, "");
+    let out = ok.run(&["rejoin"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+#[test]
+fn a_wrong_password_names_the_node_and_a_peer_that_rejects_us_still_blocks_promote() {
+    let (primary, standby) = start_primary_with_standby().expect("pair");
+    // A login with a password on the primary, by scram; everything else stays trust.
+    primary.psql("create role app login superuser password 'right-horse-battery'").expect("role");
+    let hba = primary.data_dir.join("pg_hba.conf");
+    let old = std::fs::read_to_string(&hba).expect("read hba");
+    std::fs::write(&hba, format!("host all app 127.0.0.1/32 scram-sha-256\n{old}")).expect("write hba");
+    primary.psql("select pg_reload_conf()").expect("reload");
+    let peer = format!("host=127.0.0.1 port={} user=app dbname=postgres", primary.port);
+    let site = Site::with_peer(&standby, &peer, "password-env = \"RP_TEST_PASSWORD\"\n");
+
+    let out = site.command(&["status"]).env("RP_TEST_PASSWORD", "right-horse-battery").output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "the right password works: {}", show(&out));
+
+    let wrong = "wrong-staple-7731";
+    let out = site.command(&["status", "--json"]).env("RP_TEST_PASSWORD", wrong).output().expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let all = show(&out);
+    assert!(!all.contains(wrong), "the password is never printed: {all}");
+    let doc = json(&out);
+    assert_eq!(doc["nodes"][1]["reachable"], false, "{doc}");
+    let error = doc["nodes"][1]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!("127.0.0.1:{}", primary.port)) && error.contains("password authentication failed"),
+        "names the node and why: {doc}"
+    );
+
+    // The old primary rejects our password: it is alive, so promote is refused.
+    let out = site.command(&["promote", "--json"]).env("RP_TEST_PASSWORD", wrong).output().expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(!show(&out).contains(wrong), "{}", show(&out));
+    assert_eq!(json(&out)["changed"], false);
+    assert!(standby.is_in_recovery().expect("asks"), "nothing changed");
 }

@@ -89,6 +89,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
 /// The steps; `report` says how far they got.
 pub fn rejoin(setup: &Setup, pgctl: &PgCtl, args: &Args, report: &mut Rejoined) -> anyhow::Result<()> {
     let peer = setup.require_peer("rejoin")?;
+    pgctl.require_all()?;
     let primary = peer.connect_blocking()?;
     let in_recovery: bool = primary.query_value("SELECT pg_is_in_recovery()", &[])?;
     if in_recovery {

@@ -74,6 +74,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     let start = Instant::now();
     let peer = setup.require_peer("switchover")?;
     let pgctl = setup.pgctl("switchover")?;
+    pgctl.require_all()?;
     let _lock = setup.ctx.state()?.lock("switchover")?;
     let _switching = switching::hold(crate::cli::TOOL, "switching the primary over to the standby")?;
     let mut report = Switched {
