@@ -5,7 +5,8 @@
 //! `setup` turns flags and config into a [`setup::Setup`]; `commands/` has one module per
 //! command. `node` reads a node, `health` judges a pair (pure), `peer` looks for the old
 //! primary by every path, `pgctl` runs the server programs as the data directory's owner,
-//! `record` keeps the primary's last seen position, `lsn` and `size` are value types.
+//! `record` keeps the primary's last seen position, `syncrep` handles `synchronous_standby_names`
+//! across role changes, `lsn` and `size` are value types.
 
 pub mod cli;
 pub mod commands;
@@ -18,3 +19,4 @@ pub mod pgctl;
 pub mod record;
 pub mod setup;
 pub mod size;
+pub mod syncrep;

@@ -52,6 +52,15 @@ impl PgCtl {
         })
     }
 
+    /// Every program a rejoin may run is there (exit 4 naming the first missing one): checked
+    /// before anything changes, not when the rewind is half done.
+    pub fn require_all(&self) -> anyhow::Result<()> {
+        for name in ["pg_ctl", "pg_controldata", "pg_rewind", "postgres"] {
+            self.program(name)?;
+        }
+        Ok(())
+    }
+
     /// A command for `name` run as the system user, in `/` (its home may be unreadable to it).
     fn cmd(&self, name: &str) -> anyhow::Result<Cmd> {
         let program = self.program(name)?;

@@ -70,6 +70,12 @@ pub struct Promotion {
     pub estimated_loss_bytes: Option<u64>,
     /// The standby was synchronous when last seen: no acknowledged commit is lost.
     pub synchronous: Option<bool>,
+    /// Replay was paused on the standby and was resumed, so that nothing received is lost.
+    pub replay_resumed: bool,
+    /// `synchronous_standby_names` the promoted node had (from its old life) and that was
+    /// cleared because no standby streams to it: every commit would have waited forever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleared_synchronous_standby_names: Option<String>,
     pub hooks: Vec<Hook>,
     /// From the start of the command until the first successful write.
     pub to_writable_ms: Option<u64>,
@@ -105,6 +111,17 @@ impl fmt::Display for Promotion {
                 opt(self.last_primary_lsn.map(|l| l.to_string()))
             )?,
             (None, _) => writeln!(f, "data loss: unknown (no recorded primary position; run `status` from cron)")?,
+        }
+        if self.replay_resumed {
+            writeln!(f, "replay was paused: resumed it before promoting")?;
+        }
+        if let Some(names) = &self.cleared_synchronous_standby_names {
+            writeln!(
+                f,
+                "cleared synchronous_standby_names (was {names:?}): no standby streams to {}, commits would wait forever; \
+                 `rejoin` of the old primary turns synchronous mode back on",
+                self.server
+            )?;
         }
         for h in &self.hooks {
             writeln!(f, "hook {}: {} {}", if h.ok { "ok" } else { "FAILED" }, h.command, h.detail)?;
@@ -168,7 +185,13 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
         }
     }
 
-    // Replay what was received before promoting: nothing received is thrown away.
+    // Replay what was received before promoting: nothing received is thrown away (a paused
+    // replay is resumed; PostgreSQL would end the pause at promotion anyway).
+    let paused: bool = local.query_value("SELECT pg_is_wal_replay_paused()", &[])?;
+    if paused {
+        local.batch_execute("SELECT pg_wal_replay_resume()")?;
+        report.replay_resumed = true;
+    }
     let deadline = start + args.replay_timeout.get();
     loop {
         let row = local.query_one(
@@ -208,6 +231,16 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
             setup.local.server()
         );
         return failed(setup, report, why);
+    }
+    match crate::syncrep::relax(&local) {
+        Ok(cleared) => report.cleared_synchronous_standby_names = cleared,
+        Err(e) => {
+            let why = format!(
+                "promoted {}, but it keeps synchronous_standby_names with no standby (commits would wait): {e:#}",
+                setup.local.server()
+            );
+            return failed(setup, report, why);
+        }
     }
     match prove_writable(&local) {
         Ok(timeline) => report.new_timeline = timeline,

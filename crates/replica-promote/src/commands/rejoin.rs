@@ -14,6 +14,7 @@ use standby_common::pg::BlockingClient;
 use crate::lsn;
 use crate::pgctl::{conninfo_without_password, PgCtl};
 use crate::setup::Setup;
+use crate::syncrep::{self, Restored};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -39,6 +40,10 @@ pub struct Rejoined {
     pub streaming: bool,
     /// Each step done, in order.
     pub steps: Vec<String>,
+    /// Synchronous mode turned back on at the primary (this node's own config had
+    /// `synchronous_standby_names` set and the primary had none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synchronous: Option<Restored>,
 }
 
 impl fmt::Display for Rejoined {
@@ -84,6 +89,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
 /// The steps; `report` says how far they got.
 pub fn rejoin(setup: &Setup, pgctl: &PgCtl, args: &Args, report: &mut Rejoined) -> anyhow::Result<()> {
     let peer = setup.require_peer("rejoin")?;
+    pgctl.require_all()?;
     let primary = peer.connect_blocking()?;
     let in_recovery: bool = primary.query_value("SELECT pg_is_in_recovery()", &[])?;
     if in_recovery {
@@ -106,6 +112,7 @@ pub fn rejoin(setup: &Setup, pgctl: &PgCtl, args: &Args, report: &mut Rejoined) 
             if streaming(&local, timeline)? {
                 report.streaming = true;
                 report.steps.push("already a standby streaming from its primary: nothing to do".into());
+                restore_synchronous(&primary, &local, args.timeout.get(), report);
                 return Ok(());
             }
         }
@@ -142,7 +149,36 @@ pub fn rejoin(setup: &Setup, pgctl: &PgCtl, args: &Args, report: &mut Rejoined) 
     report.steps.push(format!("started {}", report.server));
     wait_streaming(setup, timeline, args.timeout.get())?;
     report.streaming = true;
+    match (peer.connect_blocking(), setup.local.connect_blocking()) {
+        (Ok(primary), Ok(local)) => restore_synchronous(&primary, &local, args.timeout.get(), report),
+        (Err(e), _) | (_, Err(e)) => {
+            report.steps.push(format!("synchronous mode not checked: {e:#}"));
+        }
+    }
     Ok(())
+}
+
+/// Once streaming: synchronous mode back on at the primary if this node's config had it (see
+/// [`syncrep::restore`]). It never fails the rejoin: the node streams either way.
+fn restore_synchronous(primary: &BlockingClient, local: &BlockingClient, timeout: Duration, report: &mut Rejoined) {
+    match syncrep::restore(primary, local, timeout) {
+        Ok(Some(done)) => {
+            report.steps.push(if done.synchronous {
+                format!(
+                    "set synchronous_standby_names = {:?} on {}: this node is a synchronous standby",
+                    done.names, report.primary
+                )
+            } else {
+                done.detail.clone()
+            });
+            report.synchronous = Some(done);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!("synchronous mode not restored: {e:#}");
+            report.steps.push(format!("synchronous mode not restored: {e:#}"));
+        }
+    }
 }
 
 /// Make the physical slot on the primary (reserving WAL now); true when it was created.

@@ -33,6 +33,10 @@ pub struct Switched {
     pub changed: bool,
     pub final_lsn: Option<Lsn>,
     pub new_timeline: Option<u32>,
+    /// `synchronous_standby_names` the new primary had and that was cleared while it had no
+    /// standby (the rejoin turns synchronous mode back on once the old primary streams).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleared_synchronous_standby_names: Option<String>,
     pub rejoin: Option<Rejoined>,
     pub done: bool,
     pub took_ms: u64,
@@ -40,6 +44,13 @@ pub struct Switched {
 
 impl fmt::Display for Switched {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(names) = &self.cleared_synchronous_standby_names {
+            writeln!(
+                f,
+                "  cleared synchronous_standby_names (was {names:?}) on {} while it had no standby",
+                self.new_primary
+            )?;
+        }
         if let Some(r) = &self.rejoin {
             write!(f, "{r}")?;
         }
@@ -63,6 +74,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     let start = Instant::now();
     let peer = setup.require_peer("switchover")?;
     let pgctl = setup.pgctl("switchover")?;
+    pgctl.require_all()?;
     let _lock = setup.ctx.state()?.lock("switchover")?;
     let _switching = switching::hold(crate::cli::TOOL, "switching the primary over to the standby")?;
     let mut report = Switched {
@@ -143,6 +155,8 @@ fn switch(
     if !promoted {
         return Err(exit::error(Code::Failed, format!("pg_promote() on {} did not finish within 60 s", peer.server())));
     }
+    // Before the first write: a commit would wait forever on a setting from its old life.
+    report.cleared_synchronous_standby_names = crate::syncrep::relax(&standby)?;
     let walfile: String =
         standby.query_one("SELECT pg_current_xact_id()::text, pg_walfile_name(pg_current_wal_lsn())", &[])?.get(1);
     report.new_timeline = lsn::timeline_of_walfile(&walfile);
