@@ -61,7 +61,7 @@ pub fn demo(args: &[String]) -> anyhow::Result<()> {
         build.stdout(std::process::Stdio::null());
     }
     step(build)?;
-    let outcome = story::run(json);
+    let outcome = story::run(json, sandbox::bin_dir());
     if interrupted() {
         anyhow::bail!("interrupted");
     }
@@ -71,4 +71,39 @@ pub fn demo(args: &[String]) -> anyhow::Result<()> {
         anyhow::bail!("the drill failed: {}", summary.failed_steps().join(", "));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The drill as CI runs it: every step through our debug binaries and the chain scripts
+    //! (nightly-backup.sh, deploy.sh, failover.sh), against the real servers. Times are the
+    //! drill's own report, not asserted here (CI's machine is shared); what users rely on is.
+
+    use std::path::Path;
+
+    #[test]
+    fn the_drill_runs_every_chain_script_and_loses_nothing() {
+        let exe = std::env::current_exe().expect("test exe");
+        let bins = exe.parent().and_then(Path::parent).expect("target/debug").to_path_buf();
+        assert!(bins.join("replica-promote").is_file(), "build the workspace's binaries first ({})", bins.display());
+        let summary = super::story::run(true, bins).expect("the drill");
+        let failed: Vec<String> =
+            summary.steps.iter().filter(|s| !s.ok).map(|s| format!("{}: {}", s.name, s.detail)).collect();
+        assert!(failed.is_empty(), "failed steps: {failed:#?}");
+        assert_eq!(
+            summary.steps.len(),
+            13,
+            "every step ran: {:?}",
+            summary.steps.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
+        assert_eq!(summary.rpo_bytes, Some(0), "a synchronous standby loses nothing");
+        assert_eq!(summary.rows_lost, Some(0));
+        assert_eq!(summary.deploy_failed_requests, Some(0));
+        assert!(summary.deploy_requests.unwrap_or(0) > 100, "the deploy ran under load: {:?}", summary.deploy_requests);
+        assert!(summary.backup_verified_files.unwrap_or(0) > 0, "the test restore verified files");
+        assert!(summary.detect_s.is_some() && summary.dns_switch_s.is_some() && summary.db_writable_s.is_some());
+        let timeline = summary.timeline.expect("a timeline");
+        let html = std::fs::read_to_string(&timeline).expect("timeline written");
+        assert!(html.contains("<svg"), "the timeline has its chart");
+    }
 }

@@ -57,7 +57,7 @@ pub fn bin_dir() -> PathBuf {
 }
 
 impl Sandbox {
-    pub fn start() -> anyhow::Result<Sandbox> {
+    pub fn start(bin_dir: PathBuf) -> anyhow::Result<Sandbox> {
         let dir = tempfile::Builder::new().prefix("standby-drill-").tempdir().context("temp dir")?;
         let (primary_db, standby_db) =
             start_primary_with_standby().context("PostgreSQL primary + standby (run scripts/install-deps.sh first)")?;
@@ -84,7 +84,7 @@ impl Sandbox {
             primary_db,
             standby_db,
             pdns,
-            bin_dir: bin_dir(),
+            bin_dir,
             out_dir,
             dir,
         };

@@ -62,9 +62,9 @@ const STEPS: &[(&str, StepFn)] = &[
     ("downtime-monitor report + timeline", report),
 ];
 
-pub fn run(json: bool) -> anyhow::Result<Summary> {
+pub fn run(json: bool, bin_dir: std::path::PathBuf) -> anyhow::Result<Summary> {
     let started = Instant::now();
-    let sb = match Sandbox::start() {
+    let sb = match Sandbox::start(bin_dir) {
         Ok(sb) => sb,
         Err(e) => {
             let mut summary = Summary::default();
