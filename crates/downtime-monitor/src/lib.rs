@@ -7,6 +7,8 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod dns;
+pub mod heartbeat;
 pub mod import;
 pub mod intervals;
 pub mod machine;
