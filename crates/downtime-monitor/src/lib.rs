@@ -19,5 +19,6 @@ pub mod power;
 pub mod render;
 pub mod report;
 pub mod setup;
+pub mod status_page;
 pub mod store;
 pub mod target;
