@@ -45,13 +45,13 @@ async fn daemon(
 ) -> anyhow::Result<Code> {
     let monitor = Arc::new(setup.monitor());
     let metrics = Arc::new(Mutex::new(Metrics::default()));
+    let (tx, mut rx) = mpsc::channel::<Sample>(4096);
     if let Some(addr) = metrics_listen {
         let listener = daemon::bind_metrics(addr).await?;
         let metrics = metrics.clone();
         let render = move || metrics.lock().map(|m| m.render()).unwrap_or_default();
-        tokio::spawn(daemon::serve(listener, Arc::new(render), Some(ping_routes(setup, &monitor))));
+        tokio::spawn(daemon::serve(listener, Arc::new(render), Some(ping_routes(setup, &monitor, tx.clone()))));
     }
-    let (tx, mut rx) = mpsc::channel::<Sample>(4096);
     let limit = Arc::new(Semaphore::new(setup.concurrency().max(1)));
     let client = standby_common::probe::http::client(&Default::default()).ok();
     let mut probes = tokio::task::JoinSet::new();
@@ -103,30 +103,33 @@ async fn daemon(
 
 /// `POST /ping/NAME[/fail]` (GET too, as curl-from-cron pings of healthchecks.io do) for
 /// heartbeat targets: 200 once the ping is in the history, 404 for another name, 503 when the
-/// history cannot be written.
-fn ping_routes(setup: &Setup, monitor: &Arc<Monitor>) -> daemon::Handler {
-    let heartbeats: Arc<Vec<String>> = Arc::new(
-        setup.targets.iter().filter(|t| t.kind == crate::config::Kind::Heartbeat).map(|t| t.name.clone()).collect(),
-    );
+/// history cannot be written. The target is judged at once (in the next batch), so a failure
+/// ping alerts without waiting for the target's interval.
+fn ping_routes(setup: &Setup, monitor: &Arc<Monitor>, judge: mpsc::Sender<Sample>) -> daemon::Handler {
+    let heartbeats: Arc<Vec<crate::target::Target>> =
+        Arc::new(setup.targets.iter().filter(|t| t.kind == crate::config::Kind::Heartbeat).cloned().collect());
     let monitor = monitor.clone();
     Arc::new(move |req: daemon::Request| {
-        let (heartbeats, monitor) = (heartbeats.clone(), monitor.clone());
+        let (heartbeats, monitor, judge) = (heartbeats.clone(), monitor.clone(), judge.clone());
         Box::pin(async move {
             let rest = req.path.strip_prefix("/ping/")?;
             let (name, ok) = match rest.strip_suffix("/fail") {
                 Some(name) => (name.to_string(), false),
                 None => (rest.to_string(), true),
             };
-            if !heartbeats.contains(&name) {
+            let Some(target) = heartbeats.iter().find(|t| t.name == name).cloned() else {
                 return Some(("404 Not Found", format!("no heartbeat target {name:?}\n")));
-            }
+            };
             if req.method != "POST" && req.method != "GET" {
                 return Some(("405 Method Not Allowed", "use POST\n".to_string()));
             }
             let message = crate::heartbeat::message(&String::from_utf8_lossy(&req.body));
             let done = tokio::task::spawn_blocking(move || monitor.ping(&name, ok, message)).await;
             Some(match done {
-                Ok(Ok(p)) => ("200 OK", format!("pinged {} ({})\n", p.target, if p.ok { "ok" } else { "fail" })),
+                Ok(Ok(p)) => {
+                    let _ = judge.send(crate::monitor::probe_guarded(&target, None).await).await;
+                    ("200 OK", format!("pinged {} ({})\n", p.target, if p.ok { "ok" } else { "fail" }))
+                }
                 Ok(Err(e)) => {
                     tracing::error!("a ping could not be recorded: {e:#}");
                     ("503 Service Unavailable", "the ping could not be recorded\n".to_string())
