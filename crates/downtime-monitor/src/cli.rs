@@ -26,6 +26,8 @@ const EXAMPLES: &str = "Examples:
   downtime-monitor maintenance add --target vf-server --for 2h --reason 'UPS battery swap'
   # keep the history of the old cron script
   downtime-monitor import --format seed-log ~/vf-downtime.log --target vf-server --interval 5m
+  # a cron job says it ran (a kind = \"heartbeat\" target is DOWN when pings stop)
+  backup-sync run && downtime-monitor ping nightly-backup || downtime-monitor ping nightly-backup --fail
 
 Exit codes: 0 all targets up, 1 a target is DOWN (or a round could not be recorded),
 2 bad flags or config, 3 another check holds the lock.";
@@ -59,6 +61,8 @@ pub enum Command {
     Maintenance(commands::maintenance::Command),
     /// Import history written by another tool
     Import(commands::import::Args),
+    /// A heartbeat from a script for a `kind = "heartbeat"` target (--fail: the job failed)
+    Ping(commands::ping::Args),
 }
 
 /// The tool's name: its config section and env var prefix.
@@ -91,5 +95,6 @@ pub fn run(cli: Cli, sources: &Sources) -> anyhow::Result<Code> {
         Command::Report(args) => commands::report::run(&setup, args),
         Command::Maintenance(cmd) => commands::maintenance::run(&setup, cmd),
         Command::Import(args) => commands::import::run(&setup, args),
+        Command::Ping(args) => commands::ping::run(&setup, args),
     }
 }

@@ -10,11 +10,26 @@
 //!
 //! [[downtime-monitor.target]]
 //! name = "vf-server"
-//! kind = "https"                  # http | https | tcp | postgres | command | ups
+//! kind = "https"                  # http | https | tcp | postgres | command | ups | heartbeat | dns
 //! address = "https://vf.example.com/health"
 //! interval = "60s"
 //! failure-threshold = 3           # consecutive failures before DOWN
 //! recovery-threshold = 2          # consecutive successes before RECOVERED
+//! cert-valid-days = 14            # https: fail when the certificate expires within 14 days
+//!
+//! [[downtime-monitor.target]]
+//! name = "nightly-backup"
+//! kind = "heartbeat"              # pushed: `downtime-monitor ping nightly-backup` or POST /ping/NAME
+//! period = "1d"                   # a ping is expected this often
+//! grace = "1h"                    # and may be this late before the target is DOWN
+//!
+//! [[downtime-monitor.target]]
+//! name = "app-dns"
+//! kind = "dns"                    # ask `address` (a DNS server) for `query`
+//! address = "127.0.0.1:53"
+//! query = "app.example.com"
+//! record-type = "A"               # A | AAAA | CNAME | TXT
+//! expect = ["203.0.113.10"]       # the answer must be exactly these (any order)
 //!
 //! [[downtime-monitor.target]]
 //! name = "mains"
@@ -99,6 +114,10 @@ pub enum Kind {
     Postgres,
     Command,
     Ups,
+    /// Pushed: pings from `downtime-monitor ping` or `POST /ping/NAME` (see [`crate::heartbeat`]).
+    Heartbeat,
+    /// A DNS question to a given server (see [`crate::dns`]).
+    Dns,
 }
 
 /// One `[[downtime-monitor.target]]` as written.
@@ -132,6 +151,18 @@ pub struct TargetSpec {
     pub username: Option<String>,
     /// `kind = "ups"`: on battery with less runtime than this is `battery-low` (as LB is).
     pub low_runtime: Option<HumanDuration>,
+    /// `kind = "https"`: fail when the server's certificate expires within this many days.
+    pub cert_valid_days: Option<u32>,
+    /// `kind = "heartbeat"`: a ping is expected at least this often.
+    pub period: Option<HumanDuration>,
+    /// `kind = "heartbeat"`: how late a ping may be before the target fails [default: 1m].
+    pub grace: Option<HumanDuration>,
+    /// `kind = "dns"`: the name asked.
+    pub query: Option<String>,
+    /// `kind = "dns"`: A, AAAA, CNAME or TXT [default: A].
+    pub record_type: Option<String>,
+    /// `kind = "dns"`: the exact answer expected (any order) [default: any non-empty answer].
+    pub expect: Option<Vec<String>>,
 }
 
 /// A weekly recurring maintenance window as written.

@@ -224,6 +224,15 @@ impl Monitor {
             };
             let in_maint = maint.active(&s.target, s.at);
             let state = states.entry(s.target.clone()).or_insert_with(|| TargetState::new(&s.target));
+            // A heartbeat is judged here, from the pings in the history.
+            let judged;
+            let s = match &target.how {
+                crate::target::How::Heartbeat(hb) => {
+                    judged = hb.judge(s, store.last_ping(&s.target, s.at)?.as_ref(), state);
+                    &judged
+                }
+                _ => s,
+            };
             let clock_step = machine::clock_stepped(state, s);
             if clock_step {
                 tracing::warn!(
@@ -338,6 +347,14 @@ impl Monitor {
             tracing::warn!("cannot record alert deliveries (they may be sent again): {e:#}");
         }
         delivered
+    }
+
+    /// Record a heartbeat ping for `target` (a configured `kind = "heartbeat"` target) now;
+    /// the next round judges it.
+    pub fn ping(&self, target: &str, ok: bool, message: Option<String>) -> anyhow::Result<crate::heartbeat::Ping> {
+        let ping = crate::heartbeat::Ping { target: target.to_string(), at: clock::now_ms(), ok, message };
+        self.with_store(|store| store.add_ping(&ping))?;
+        Ok(ping)
     }
 
     /// Run `f` on the open history (opening it if needed).
@@ -462,7 +479,7 @@ impl std::fmt::Display for Round {
                 write!(f, "  (clock stepped back: time left out of reports)")?;
             }
             if let (false, Some(e)) = (l.ok, &l.error) {
-                write!(f, "\n{:<24} {e}", "")?;
+                write!(f, "\n{:<24} {}", "", crate::target::one_line(e))?;
             }
             writeln!(f)?;
         }

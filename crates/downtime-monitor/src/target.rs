@@ -18,9 +18,18 @@ use crate::config::{Config, Kind, TargetSpec};
 pub enum How {
     Http(Box<HttpCheck>),
     Tcp(String),
-    Postgres { conninfo: String, password: Option<Secret>, ca_file: Option<std::path::PathBuf> },
+    Postgres {
+        conninfo: String,
+        password: Option<Secret>,
+        ca_file: Option<std::path::PathBuf>,
+    },
     Command(Vec<String>),
     Ups(Box<UpsCheck>),
+    /// An https check that also fails when the certificate expires within this many days.
+    HttpCert(Box<HttpCheck>, u32),
+    /// Pushed pings, judged when the round is recorded (the probe only makes a placeholder).
+    Heartbeat(crate::heartbeat::HeartbeatCheck),
+    Dns(Box<crate::dns::DnsCheck>),
 }
 
 /// A UPS read through NUT's upsd.
@@ -97,6 +106,24 @@ fn build(spec: &TargetSpec) -> Result<Target, String> {
     }
     let address =
         || spec.address.clone().ok_or_else(|| format!("a {:?} target needs `address`", spec.kind).to_lowercase());
+    let only = |set: bool, key: &str, kinds: &str| {
+        if set {
+            Err(format!("`{key}` is for {kinds} targets only"))
+        } else {
+            Ok(())
+        }
+    };
+    only(spec.cert_valid_days.is_some() && spec.kind != Kind::Https, "cert-valid-days", "https")?;
+    only(
+        (spec.period.is_some() || spec.grace.is_some()) && spec.kind != Kind::Heartbeat,
+        "period`/`grace",
+        "heartbeat",
+    )?;
+    only(
+        (spec.query.is_some() || spec.record_type.is_some() || spec.expect.is_some()) && spec.kind != Kind::Dns,
+        "query`/`record-type`/`expect",
+        "dns",
+    )?;
     let how = match spec.kind {
         Kind::Http | Kind::Https => {
             let url = address()?;
@@ -106,7 +133,10 @@ fn build(spec: &TargetSpec) -> Result<Target, String> {
                 _ => Vec::new(),
             };
             let regex = |r: &String| Regex::new(r).map_err(|e| format!("invalid body-regex: {e}"));
-            How::Http(Box::new(HttpCheck {
+            if spec.cert_valid_days.is_some() && parsed.scheme() != "https" {
+                return Err(format!("cert-valid-days needs an https:// address, got {url:?}"));
+            }
+            let check = Box::new(HttpCheck {
                 request: Request::get(url),
                 client: ClientOptions {
                     tls: TlsOptions { ca_file: spec.cacert.clone(), insecure: spec.insecure.unwrap_or(false) },
@@ -118,7 +148,11 @@ fn build(spec: &TargetSpec) -> Result<Target, String> {
                 body_contains: spec.body_contains.clone(),
                 body_regex: spec.body_regex.as_ref().map(regex).transpose()?,
                 max_latency: spec.max_latency.map(|d| d.get()),
-            }))
+            });
+            match spec.cert_valid_days {
+                Some(days) => How::HttpCert(check, days),
+                None => How::Http(check),
+            }
         }
         Kind::Tcp => {
             let a = address()?;
@@ -141,15 +175,39 @@ fn build(spec: &TargetSpec) -> Result<Target, String> {
             _ => return Err("a command target needs `command = [\"program\", \"arg\"]`".into()),
         },
         Kind::Ups => How::Ups(Box::new(ups_check(spec, address()?)?)),
+        Kind::Heartbeat => {
+            let period =
+                spec.period.map(|d| d.get()).ok_or("a heartbeat target needs `period` (how often it is pinged)")?;
+            if period.is_zero() {
+                return Err("period must be more than 0s".into());
+            }
+            if spec.address.is_some() || spec.command.is_some() {
+                return Err("a heartbeat target is pinged, it has no `address` or `command`".into());
+            }
+            let grace = spec.grace.map(|d| d.get()).unwrap_or(crate::heartbeat::DEFAULT_GRACE);
+            How::Heartbeat(crate::heartbeat::HeartbeatCheck { period, grace })
+        }
+        Kind::Dns => {
+            let query = spec.query.as_deref().ok_or("a dns target needs `query` (the name asked)")?;
+            let check = crate::dns::DnsCheck::new(
+                &address()?,
+                query,
+                spec.record_type.as_deref().unwrap_or("A"),
+                spec.expect.as_deref(),
+            )?;
+            How::Dns(Box::new(check))
+        }
     };
+    // A heartbeat is judged on each check: one late judgement is the outage.
+    let default_threshold = |n: u32| if spec.kind == Kind::Heartbeat { 1 } else { n };
     Ok(Target {
         name: spec.name.clone(),
         kind: spec.kind,
         how,
         interval,
         timeout,
-        failure_threshold: spec.failure_threshold.unwrap_or(3).max(1),
-        recovery_threshold: spec.recovery_threshold.unwrap_or(2).max(1),
+        failure_threshold: spec.failure_threshold.unwrap_or(default_threshold(3)).max(1),
+        recovery_threshold: spec.recovery_threshold.unwrap_or(default_threshold(2)).max(1),
     })
 }
 
@@ -180,6 +238,13 @@ impl Target {
                 power = reading;
                 result
             }
+            How::HttpCert(check, days) => https_with_cert(check, *days).await,
+            How::Heartbeat(_) => ProbeResult::fail(
+                Duration::ZERO,
+                probe::Failure::Unexpected,
+                "heartbeat not judged: the history (where pings are kept) could not be read".to_string(),
+            ),
+            How::Dns(check) => check.check(self.timeout).await,
         };
         Sample {
             target: self.name.clone(),
@@ -191,6 +256,78 @@ impl Target {
             power,
         }
     }
+}
+
+/// Longest error [`one_line`] keeps, in characters.
+pub const ERROR_LINE_MAX: usize = 200;
+
+/// An error fit for one line of a terminal: whitespace runs (\r\n included) become one space,
+/// other control characters are dropped, and it is cut to [`ERROR_LINE_MAX`] characters with `…`.
+pub fn one_line(error: &str) -> String {
+    let mut out = String::new();
+    let mut count = 0;
+    let mut space = false;
+    for c in error.trim().chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if c.is_control() {
+            continue;
+        }
+        if std::mem::take(&mut space) {
+            out.push(' ');
+            count += 1;
+        }
+        if count >= ERROR_LINE_MAX {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+        count += 1;
+    }
+    out
+}
+
+/// The HTTP check, then the certificate: failing when it expires within `days` days.
+async fn https_with_cert(check: &HttpCheck, days: u32) -> ProbeResult {
+    let client = match probe::http::client(&check.client) {
+        Ok(c) => c,
+        Err(e) => return ProbeResult::fail(Duration::ZERO, probe::Failure::Tls, format!("{e:#}")),
+    };
+    let resp =
+        match probe::http::fetch(&client, &check.request, check.client.timeout, probe::http::DEFAULT_MAX_BODY).await {
+            Ok(r) => r,
+            Err(e) => return ProbeResult::fail(e.latency, e.failure, e.message),
+        };
+    let mut result = match check.unmet(&resp).or_else(|| cert_expiry_problem(resp.peer_certificate.as_deref(), days)) {
+        None => ProbeResult::pass(resp.latency),
+        Some(why) => ProbeResult::fail(resp.latency, probe::Failure::Tls, why),
+    };
+    result.status = Some(resp.status);
+    result
+}
+
+/// Why a certificate (DER) fails `cert-valid-days = days`, if it does.
+pub fn cert_expiry_problem(der: Option<&[u8]>, days: u32) -> Option<String> {
+    let Some(der) = der else {
+        return Some("no TLS certificate to check (cert-valid-days)".into());
+    };
+    let cert = match x509_parser::parse_x509_certificate(der) {
+        Ok((_, cert)) => cert,
+        Err(e) => return Some(format!("unreadable certificate: {e}")),
+    };
+    let not_after_ms = cert.validity().not_after.timestamp().saturating_mul(1000);
+    let left_ms = not_after_ms - crate::clock::now_ms();
+    if left_ms >= i64::from(days) * crate::clock::DAY_MS {
+        return None;
+    }
+    let left_days = left_ms.div_euclid(crate::clock::DAY_MS);
+    Some(format!(
+        "the certificate expires in {} ({}), within cert-valid-days = {days}",
+        if left_days < 1 { "less than a day".to_string() } else { format!("{left_days} day(s)") },
+        crate::clock::fmt(not_after_ms)
+    ))
 }
 
 fn ups_check(spec: &TargetSpec, address: String) -> Result<UpsCheck, String> {
@@ -250,5 +387,18 @@ async fn run_command(argv: &[String], timeout: Duration) -> ProbeResult {
         }
         Ok(Err(e)) => ProbeResult::fail(elapsed, probe::Failure::Unreachable, format!("{e:#}")),
         Err(e) => ProbeResult::fail(elapsed, probe::Failure::Protocol, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_becomes_one_bounded_line_without_control_characters() {
+        assert_eq!(one_line("  503\r\n<html>\r\n\t<body>\x07down</body>\n"), "503 <html> <body>down</body>");
+        let long = one_line(&"x".repeat(1000));
+        assert_eq!(long.chars().count(), ERROR_LINE_MAX + 1);
+        assert!(long.ends_with('…'));
     }
 }

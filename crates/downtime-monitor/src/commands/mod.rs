@@ -5,6 +5,7 @@
 pub mod check;
 pub mod import;
 pub mod maintenance;
+pub mod ping;
 pub mod report;
 pub mod status;
 pub mod watch;

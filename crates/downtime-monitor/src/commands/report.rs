@@ -23,13 +23,14 @@ pub struct Args {
     /// Only these targets (repeatable)
     #[arg(long = "target", value_name = "NAME")]
     pub targets: Vec<String>,
-    /// Report format (html and svg draw a timeline per target)
+    /// Report format (html and svg draw a timeline per target; status-page writes a
+    /// directory, -o DIR: index.html and badges/NAME.svg)
     #[arg(long, value_enum, default_value = "human")]
     pub format: ReportFormat,
     /// One row per calendar month too
     #[arg(long)]
     pub monthly: bool,
-    /// Write the report here instead of stdout
+    /// Write the report here instead of stdout (the directory, for status-page)
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Count a target down only while at least N vantages saw it down (shared store)
@@ -43,9 +44,13 @@ pub enum ReportFormat {
     Json,
     Html,
     Svg,
+    StatusPage,
 }
 
 pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
+    if args.format == ReportFormat::StatusPage && args.output.is_none() {
+        return Err(exit::error(Code::Usage, "--format status-page writes a directory: give it with -o DIR"));
+    }
     if args.quorum == Some(0) {
         return Err(exit::error(Code::Usage, "--quorum must be at least 1"));
     }
@@ -105,12 +110,19 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     let scope =
         crate::report::Scope { targets: names, from, to, thresholds, monthly: args.monthly, quorum: args.quorum, zone };
     let report = crate::report::build(&mut store, &maint, &scope)?;
+    if args.format == ReportFormat::StatusPage {
+        let states = store.states()?;
+        let dir = args.output.as_deref().unwrap_or(std::path::Path::new("status"));
+        crate::status_page::write(dir, &crate::status_page::files(&report, &states))?;
+        return Ok(Code::Ok);
+    }
     let format = if setup.ctx.output.json { ReportFormat::Json } else { args.format };
     let text = match format {
         ReportFormat::Human => report.to_string(),
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
         ReportFormat::Html => crate::render::html(&report)?,
         ReportFormat::Svg => crate::render::svg(&report)?,
+        ReportFormat::StatusPage => return Ok(Code::Ok), // written above
     };
     match &args.output {
         Some(path) => write_atomic(path, text.as_bytes())?,

@@ -1,4 +1,5 @@
-//! `status`: the current state of each target, since when, and its last error; exit 1 while
+//! `status`: the current state of each target, since when, and its last error (only while it
+//! matters: the target is not UP or its last check failed; one line, bounded); exit 1 while
 //! any target is DOWN.
 
 use standby_common::exit::Code;
@@ -32,7 +33,13 @@ impl std::fmt::Display for Status {
 
 pub fn run(setup: &Setup) -> anyhow::Result<Code> {
     let mut store = setup.store()?;
-    let status = Status { vantage: setup.vantage.clone(), targets: store.states()? };
+    let mut targets = store.states()?;
+    for t in &mut targets {
+        // An UP target's old error (often a response body) is history, not status.
+        let relevant = t.health != Health::Up || t.streak.fails > 0;
+        t.last_error = t.last_error.take().filter(|_| relevant).map(|e| crate::target::one_line(&e));
+    }
+    let status = Status { vantage: setup.vantage.clone(), targets };
     let down = status.targets.iter().any(|t| t.health == Health::Down);
     let code = if down { Code::Failed } else { Code::Ok };
     setup.ctx.output.report(&status, code)?;

@@ -1,7 +1,8 @@
 //! `watch`: the daemon. Each target is probed on its own interval (with jitter, so targets do
 //! not fire together), at most `concurrency` probes at once; samples are recorded in batches
 //! once a second. SIGTERM or SIGINT stops the probes, writes what was collected and exits 0.
-//! `--metrics-listen` serves Prometheus metrics on `/metrics`.
+//! `--metrics-listen` serves Prometheus metrics on `/metrics` and takes heartbeat pings on
+//! `POST /ping/NAME` (`/ping/NAME/fail` for a failure; the body, if any, is the message).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,8 @@ const BATCH_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Serve Prometheus metrics on this address (GET /metrics)
+    /// Serve Prometheus metrics on this address (GET /metrics) and take heartbeat pings
+    /// (POST /ping/NAME, POST /ping/NAME/fail)
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
     /// Stop after this long (tests, benchmarks)
@@ -43,13 +45,13 @@ async fn daemon(
 ) -> anyhow::Result<Code> {
     let monitor = Arc::new(setup.monitor());
     let metrics = Arc::new(Mutex::new(Metrics::default()));
+    let (tx, mut rx) = mpsc::channel::<Sample>(4096);
     if let Some(addr) = metrics_listen {
         let listener = daemon::bind_metrics(addr).await?;
         let metrics = metrics.clone();
         let render = move || metrics.lock().map(|m| m.render()).unwrap_or_default();
-        tokio::spawn(daemon::serve_metrics(listener, Arc::new(render)));
+        tokio::spawn(daemon::serve(listener, Arc::new(render), Some(ping_routes(setup, &monitor, tx.clone()))));
     }
-    let (tx, mut rx) = mpsc::channel::<Sample>(4096);
     let limit = Arc::new(Semaphore::new(setup.concurrency().max(1)));
     let client = standby_common::probe::http::client(&Default::default()).ok();
     let mut probes = tokio::task::JoinSet::new();
@@ -97,6 +99,45 @@ async fn daemon(
     }
     tracing::info!("stopped");
     Ok(Code::Ok)
+}
+
+/// `POST /ping/NAME[/fail]` (GET too, as curl-from-cron pings of healthchecks.io do) for
+/// heartbeat targets: 200 once the ping is in the history, 404 for another name, 503 when the
+/// history cannot be written. The target is judged at once (in the next batch), so a failure
+/// ping alerts without waiting for the target's interval.
+fn ping_routes(setup: &Setup, monitor: &Arc<Monitor>, judge: mpsc::Sender<Sample>) -> daemon::Handler {
+    let heartbeats: Arc<Vec<crate::target::Target>> =
+        Arc::new(setup.targets.iter().filter(|t| t.kind == crate::config::Kind::Heartbeat).cloned().collect());
+    let monitor = monitor.clone();
+    Arc::new(move |req: daemon::Request| {
+        let (heartbeats, monitor, judge) = (heartbeats.clone(), monitor.clone(), judge.clone());
+        Box::pin(async move {
+            let rest = req.path.strip_prefix("/ping/")?;
+            let (name, ok) = match rest.strip_suffix("/fail") {
+                Some(name) => (name.to_string(), false),
+                None => (rest.to_string(), true),
+            };
+            let Some(target) = heartbeats.iter().find(|t| t.name == name).cloned() else {
+                return Some(("404 Not Found", format!("no heartbeat target {name:?}\n")));
+            };
+            if req.method != "POST" && req.method != "GET" {
+                return Some(("405 Method Not Allowed", "use POST\n".to_string()));
+            }
+            let message = crate::heartbeat::message(&String::from_utf8_lossy(&req.body));
+            let done = tokio::task::spawn_blocking(move || monitor.ping(&name, ok, message)).await;
+            Some(match done {
+                Ok(Ok(p)) => {
+                    let _ = judge.send(crate::monitor::probe_guarded(&target, None).await).await;
+                    ("200 OK", format!("pinged {} ({})\n", p.target, if p.ok { "ok" } else { "fail" }))
+                }
+                Ok(Err(e)) => {
+                    tracing::error!("a ping could not be recorded: {e:#}");
+                    ("503 Service Unavailable", "the ping could not be recorded\n".to_string())
+                }
+                Err(_) => ("500 Internal Server Error", "the ping failed\n".to_string()),
+            })
+        })
+    })
 }
 
 async fn flush(monitor: &Arc<Monitor>, metrics: &Arc<Mutex<Metrics>>, batch: Vec<Sample>, setup: &Setup) {

@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY, target TEXT NOT NULL, vantage TEXT NOT NULL, created INTEGER NOT NULL,
     transition TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, delivered INTEGER, gave_up INTEGER);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (vantage, delivered, gave_up);
+CREATE TABLE IF NOT EXISTS pings (
+    target TEXT NOT NULL, at INTEGER NOT NULL, ok INTEGER NOT NULL, message TEXT);
+CREATE INDEX IF NOT EXISTS pings_by_target ON pings (target, at);
 CREATE TABLE IF NOT EXISTS maintenance (
     id INTEGER PRIMARY KEY, target TEXT NOT NULL, start INTEGER NOT NULL, end_at INTEGER NOT NULL,
     reason TEXT NOT NULL);
@@ -187,6 +190,9 @@ pub struct Store {
     db: Db,
     vantage: String,
 }
+
+/// How long pings are kept (the last one is all a judgement needs; the rest is for people).
+pub const PING_KEEP_MS: i64 = 90 * crate::clock::DAY_MS;
 
 const SAMPLE_COLUMNS: &str = "at, ok, latency_ms, error, interval_ms, maintenance, vantage, clock_step, power";
 
@@ -465,6 +471,45 @@ impl Store {
             &[v.clone(), v.clone(), v],
         )?;
         Ok(rows.iter().map(|r| r[0].text()).collect())
+    }
+
+    /// Record a heartbeat ping (any vantage sharing the history sees it); pings older than
+    /// [`PING_KEEP_MS`] before it are dropped.
+    pub fn add_ping(&mut self, ping: &crate::heartbeat::Ping) -> anyhow::Result<()> {
+        self.db.batch("BEGIN")?;
+        let result = self
+            .db
+            .exec(
+                "INSERT INTO pings (target, at, ok, message) VALUES (?, ?, ?, ?)",
+                &[(&ping.target).into(), ping.at.into(), ping.ok.into(), ping.message.as_ref().into()],
+            )
+            .and_then(|_| {
+                self.db.exec(
+                    "DELETE FROM pings WHERE target = ? AND at < ?",
+                    &[(&ping.target).into(), (ping.at - PING_KEEP_MS).into()],
+                )
+            });
+        match result {
+            Ok(_) => self.db.batch("COMMIT"),
+            Err(e) => {
+                let _ = self.db.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// The last ping of `target` at or before `at`.
+    pub fn last_ping(&mut self, target: &str, at: i64) -> anyhow::Result<Option<crate::heartbeat::Ping>> {
+        let rows = self.db.rows(
+            "SELECT at, ok, message FROM pings WHERE target = ? AND at <= ? ORDER BY at DESC LIMIT 1",
+            &[target.into(), at.into()],
+        )?;
+        Ok(rows.first().map(|r| crate::heartbeat::Ping {
+            target: target.to_string(),
+            at: r[0].int(),
+            ok: r[1].int() != 0,
+            message: r[2].opt_text(),
+        }))
     }
 
     /// Add a maintenance window; returns its id.
