@@ -60,9 +60,9 @@ impl Shared {
 /// - `/status/{code}` — answers with that status code
 /// - `/echo` (any method) — JSON of what came: `method`, `path`, `query` (raw), `headers`
 ///   (names lowercase, values joined by `, `), `body` (as text, invalid UTF-8 replaced)
-/// - `/cookie/set?name=N&value=V[&to=PATH]` — `Set-Cookie: N=V; Path=/`, then 200 `set`, or a
+/// - `/cookie/set?name=N&value=V[&to=PATH]` (any method) — `Set-Cookie: N=V; Path=/`, then 200 `set`, or a
 ///   302 to PATH when `to` is given
-/// - `/cookie/clear?name=N` — `Set-Cookie: N=; Max-Age=0; Path=/`
+/// - `/cookie/clear?name=N` (any method) — `Set-Cookie: N=; Max-Age=0; Path=/`
 /// - `/redirect/{n}` — 302 to `/redirect/{n-1}`, and 200 `arrived` at 0
 ///
 /// Dropping it stops the server.
@@ -100,8 +100,8 @@ impl AppBackend {
             .route("/gate", get(gate))
             .route("/status/{code}", get(status))
             .route("/echo", any(echo))
-            .route("/cookie/set", get(cookie_set))
-            .route("/cookie/clear", get(cookie_clear))
+            .route("/cookie/set", any(cookie_set))
+            .route("/cookie/clear", any(cookie_clear))
             .route("/redirect/{n}", get(redirect_n))
             .fallback(not_found)
             .with_state(self.shared.clone());

@@ -108,7 +108,8 @@ impl Exchange<'_> {
         if self.trace.is_none() {
             return;
         }
-        self.trace_line(&format!("* {}: {} {}", self.name, req.method, req.url));
+        self.trace_line(&format!("* {}", self.name));
+        self.trace_line(&format!("> {} {}", req.method, req.url));
         for (k, v) in &req.headers {
             let v = if k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("cookie") {
                 hide_credentials(v)
