@@ -259,7 +259,13 @@ async fn not_found(State(s): AppState) -> Response {
     reply(&s, StatusCode::NOT_FOUND, "not found".into())
 }
 
-async fn echo(State(s): AppState, method: axum::http::Method, uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Response {
+async fn echo(
+    State(s): AppState,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     s.hit();
     let mut map = serde_json::Map::new();
     for name in headers.keys() {

@@ -92,7 +92,8 @@ impl Exchange<'_> {
             }
             // Credentials never follow a redirect to another origin.
             if url.as_ref().map(reqwest::Url::origin) != Some(next.origin()) {
-                req.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("cookie"));
+                req.headers
+                    .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("cookie"));
             }
             req.url = next.to_string();
         }

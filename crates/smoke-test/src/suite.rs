@@ -270,7 +270,11 @@ pub enum Body {
 pub enum Part {
     Text(Template),
     /// A file's bytes, read when the suite loaded.
-    File { filename: String, content_type: String, data: std::sync::Arc<Vec<u8>> },
+    File {
+        filename: String,
+        content_type: String,
+        data: std::sync::Arc<Vec<u8>>,
+    },
 }
 
 /// One check, validated.
@@ -348,7 +352,10 @@ impl Suite {
             let at = span.start;
             let c = spanned.get_ref();
             if !names.insert(c.name.clone()) {
-                return Err(file.error_at(locate(&file.text, span.clone(), Some("name"), None), format!("check name {:?} is used twice", c.name)));
+                return Err(file.error_at(
+                    locate(&file.text, span.clone(), Some("name"), None),
+                    format!("check name {:?} is used twice", c.name),
+                ));
             }
             let check = compile(c, &spec.defaults, &dir).map_err(|l| {
                 let offset = locate(&file.text, span.clone(), l.key, l.needle.as_deref());
@@ -396,7 +403,9 @@ impl Suite {
                         }
                     };
                     let offset = locate_var(&file.text, span.clone(), &name);
-                    return Err(file.error_at(offset, format!("check {:?}: unknown variable {{{{{name}}}}}{hint}", c.name)));
+                    return Err(
+                        file.error_at(offset, format!("check {:?}: unknown variable {{{{{name}}}}}{hint}", c.name))
+                    );
                 }
             }
             for var in check_env_vars(&check) {
@@ -404,7 +413,9 @@ impl Suite {
                     Ok(value) => secrets.insert(value),
                     Err(_) => {
                         let offset = locate(&file.text, span.clone(), None, Some(&format!("env.{var}")));
-                        return Err(file.error_at(offset, format!("check {:?}: environment variable {var} is not set", c.name)));
+                        return Err(
+                            file.error_at(offset, format!("check {:?}: environment variable {var} is not set", c.name))
+                        );
                     }
                 };
             }
@@ -697,8 +708,8 @@ pub fn base64(data: &[u8]) -> String {
 
 fn compile(c: &CheckSpec, d: &DefaultsSpec, dir: &Path) -> Result<Check, Located> {
     let method = c.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-    let method =
-        reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| at("method")(format!("invalid method {method:?}")))?;
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|_| at("method")(format!("invalid method {method:?}")))?;
     let target = match (&c.url, &c.path) {
         (Some(u), None) => {
             let t = Template::parse(u).map_err(at("url"))?;
@@ -725,7 +736,8 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec, dir: &Path) -> Result<Check, Located
         }
         headers.push((k.clone(), Template::parse(v).map_err(at_value("headers", k))?));
     }
-    let has_header = |headers: &[(String, Template)], name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    let has_header =
+        |headers: &[(String, Template)], name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     let given = [c.body.is_some(), c.json.is_some(), c.form.is_some(), c.multipart.is_some()];
     if given.iter().filter(|g| **g).count() > 1 {
         return Err("has more than one of `body`, `json`, `form`, `multipart`: expected one".to_string().into());
@@ -855,7 +867,12 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec, dir: &Path) -> Result<Check, Located
             .map_err(at("header-regex"))?,
         body_contains: e.body_contains.clone().map(OneOrMany::into_vec).unwrap_or_default(),
         body_not_contains: e.body_not_contains.clone().map(OneOrMany::into_vec).unwrap_or_default(),
-        body_regex: e.body_regex.as_deref().map(|r| regex("expect.body-regex", r)).transpose().map_err(at("body-regex"))?,
+        body_regex: e
+            .body_regex
+            .as_deref()
+            .map(|r| regex("expect.body-regex", r))
+            .transpose()
+            .map_err(at("body-regex"))?,
         json,
         max_latency: e.max_latency.map(HumanDuration::get),
         cert_valid_days: e.cert_valid_days,
@@ -871,7 +888,8 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec, dir: &Path) -> Result<Check, Located
     let mut captures = Vec::new();
     for (name, spec) in &c.capture {
         let at_capture = at_value("capture", name);
-        Template::parse(&format!("{{{{{name}}}}}")).map_err(|_| at_capture(format!("invalid capture name {name:?}")))?;
+        Template::parse(&format!("{{{{{name}}}}}"))
+            .map_err(|_| at_capture(format!("invalid capture name {name:?}")))?;
         let from = match (&spec.json, &spec.header, &spec.regex) {
             (Some(p), None, None) => CaptureFrom::Json(pointer(&format!("capture.{name}"), p).map_err(&at_capture)?),
             (None, Some(h), None) => CaptureFrom::Header(h.to_ascii_lowercase()),

@@ -121,7 +121,10 @@ mod tests {
     #[test]
     fn values_in_the_query_are_encoded_and_paths_kept() {
         let t = Template::parse("{{base}}/s?q={{q}}&n=1").unwrap();
-        let vars = BTreeMap::from([("base".to_string(), "http://h/a?x=1".to_string()), ("q".to_string(), "a&b=c#d é".to_string())]);
+        let vars = BTreeMap::from([
+            ("base".to_string(), "http://h/a?x=1".to_string()),
+            ("q".to_string(), "a&b=c#d é".to_string()),
+        ]);
         assert_eq!(t.render_url(&vars), "http://h/a?x=1/s?q=a%26b%3Dc%23d+%C3%A9&n=1");
     }
 
