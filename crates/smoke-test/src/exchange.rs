@@ -134,7 +134,16 @@ impl Exchange<'_> {
             let v = if k == reqwest::header::SET_COOKIE { hide_credentials(&v) } else { v.into_owned() };
             self.trace_line(&format!("< {k}: {v}"));
         }
-        self.trace_line(&format!("< [{} bytes] {}", resp.body.len(), http::excerpt(&resp.body, TRACE_BODY_CHARS)));
+        let encoding = resp.headers.get(reqwest::header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
+        match encoding.filter(|e| !e.eq_ignore_ascii_case("identity")) {
+            // Compressed bytes say nothing to a person; the check judges the decoded body.
+            Some(encoding) => self.trace_line(&format!("< [{} bytes, {encoding}]", resp.body.len())),
+            None => self.trace_line(&format!(
+                "< [{} bytes] {}",
+                resp.body.len(),
+                http::excerpt(&resp.body, TRACE_BODY_CHARS)
+            )),
+        }
     }
 }
 
