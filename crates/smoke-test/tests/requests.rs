@@ -127,6 +127,7 @@ fn forms_multipart_query_and_basic_auth_are_sent_encoded() {
     write(dir.path(), "data.txt", b"hello file");
     std::env::set_var("SMOKE_REQ_TEST_PASSWORD", "pa:ss w0rd!");
     let token = smoke_test::suite::base64(b"ann:pa:ss w0rd!");
+    let elsewhere = AppBackend::start("elsewhere").unwrap();
     let text = format!(
         r#"
 [vars]
@@ -170,16 +171,25 @@ expect = {{ json = [
 ] }}
 
 [[check]]
+name = "auth stays at its origin"
+path = "/cookie/set"
+query = {{ name = "x", value = "1", to = "{other}" }}
+basic-auth = {{ user = "ann", password-env = "SMOKE_REQ_TEST_PASSWORD" }}
+follow-redirects = true
+expect = {{ redirects = 1, url = "{other}", json = [{{ pointer = "/headers/authorization", exists = false }}] }}
+
+[[check]]
 name = "auth shown nowhere"
 path = "/echo"
 basic-auth = {{ user = "ann", password-env = "SMOKE_REQ_TEST_PASSWORD" }}
 expect = {{ body-contains = "not there" }}
-"#
+"#,
+        other = elsewhere.url("/echo"),
     );
     let path = write(dir.path(), "suite.toml", text.as_bytes());
     let loaded = Suite::load(&path, &BTreeMap::new()).unwrap();
     let report = run(std::slice::from_ref(&loaded), &app.url(""));
-    for name in ["form", "multipart", "query", "basic auth"] {
+    for name in ["form", "multipart", "query", "basic auth", "auth stays at its origin"] {
         assert_pass(&report, name);
     }
     assert_fail(&report, "auth shown nowhere", "expected body to contain");
