@@ -1,6 +1,9 @@
 //! The suite file: TOML with `[vars]`, `[defaults]` and `[[check]]` entries, loaded and fully
 //! validated (keys, regexes, JSON pointers, placeholders, captures) before any request is
-//! sent. Every error is a usage error (exit 2) that starts with `file:line:col`.
+//! sent. Every error is a usage error (exit 2) that starts with `file:line:col` of the key
+//! or value at fault (found in the check's text by `locate`). Besides `body`/`json`, a
+//! request may carry `form`, `multipart` (files read here), `query` and `basic-auth` (its
+//! password a secret, like `{{env.*}}` values); `cookies` and `after` shape the run's order.
 //!
 //! ```toml
 //! [vars]
