@@ -111,6 +111,11 @@ impl Exchange<'_> {
         }
         self.trace_line(&format!("* {}", self.name));
         self.trace_line(&format!("> {} {}", req.method, req.url));
+        // The HTTP client's own defaults, unless the check replaces them.
+        let defaults = [("user-agent", concat!("standby/", env!("CARGO_PKG_VERSION"))), ("accept", "*/*")];
+        for (k, v) in defaults.iter().filter(|(k, _)| !req.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k))) {
+            self.trace_line(&format!("> {k}: {v}"));
+        }
         for (k, v) in &req.headers {
             let v = if k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("cookie") {
                 hide_credentials(v)

@@ -203,6 +203,7 @@ expect = {{ body-contains = "not there" }}
             // Each request and answer, as hurl --verbose shows them.
             assert!(all.contains("> POST http://127.0.0.1:"), "{all}");
             assert!(all.contains("> authorization: Basic ***"), "{all}");
+            assert!(all.contains("> user-agent: standby/") && all.contains("> user-agent: mine/1"), "{all}");
             assert!(all.contains("< 200"), "{all}");
             assert!(all.contains("< content-type: application/json"), "{all}");
         }
