@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
@@ -58,6 +58,12 @@ impl Shared {
 /// - `/slow?ms=N` — sleeps N ms, then 200 `slow ok`
 /// - `/gate?n=N` — 200 once N `/slow`/`/gate` requests were in flight at once, 503 after 30 s
 /// - `/status/{code}` — answers with that status code
+/// - `/echo` (any method) — JSON of what came: `method`, `path`, `query` (raw), `headers`
+///   (names lowercase, values joined by `, `), `body` (as text, invalid UTF-8 replaced)
+/// - `/cookie/set?name=N&value=V[&to=PATH]` (any method) — `Set-Cookie: N=V; Path=/`, then 200 `set`, or a
+///   302 to PATH when `to` is given
+/// - `/cookie/clear?name=N` (any method) — `Set-Cookie: N=; Max-Age=0; Path=/`
+/// - `/redirect/{n}` — 302 to `/redirect/{n-1}`, and 200 `arrived` at 0
 ///
 /// Dropping it stops the server.
 pub struct AppBackend {
@@ -93,6 +99,10 @@ impl AppBackend {
             .route("/slow", get(slow))
             .route("/gate", get(gate))
             .route("/status/{code}", get(status))
+            .route("/echo", any(echo))
+            .route("/cookie/set", any(cookie_set))
+            .route("/cookie/clear", any(cookie_clear))
+            .route("/redirect/{n}", get(redirect_n))
             .fallback(not_found)
             .with_state(self.shared.clone());
         let name = format!("app-{}", self.shared.name);
@@ -247,4 +257,77 @@ async fn status(State(s): AppState, Path(code): Path<u16>) -> Response {
 async fn not_found(State(s): AppState) -> Response {
     s.hit();
     reply(&s, StatusCode::NOT_FOUND, "not found".into())
+}
+
+async fn echo(
+    State(s): AppState,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    s.hit();
+    let mut map = serde_json::Map::new();
+    for name in headers.keys() {
+        let values: Vec<String> =
+            headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+        map.insert(name.as_str().to_string(), json!(values.join(", ")));
+    }
+    let body = json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "query": uri.query().unwrap_or(""),
+        "headers": map,
+        "body": String::from_utf8_lossy(&body),
+    });
+    let mut response = reply(&s, StatusCode::OK, body.to_string());
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[derive(Deserialize)]
+struct CookieQuery {
+    name: String,
+    value: Option<String>,
+    to: Option<String>,
+}
+
+async fn cookie_set(State(s): AppState, Query(q): Query<CookieQuery>) -> Response {
+    s.hit();
+    let cookie = format!("{}={}; Path=/", q.name, q.value.unwrap_or_default());
+    let mut response = match &q.to {
+        Some(to) => {
+            let mut r = reply(&s, StatusCode::FOUND, "moved".into());
+            if let Ok(v) = HeaderValue::from_str(to) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        None => reply(&s, StatusCode::OK, "set".into()),
+    };
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+async fn cookie_clear(State(s): AppState, Query(q): Query<CookieQuery>) -> Response {
+    s.hit();
+    let mut response = reply(&s, StatusCode::OK, "cleared".into());
+    if let Ok(v) = HeaderValue::from_str(&format!("{}=; Max-Age=0; Path=/", q.name)) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+async fn redirect_n(State(s): AppState, Path(n): Path<u32>) -> Response {
+    s.hit();
+    if n == 0 {
+        return reply(&s, StatusCode::OK, "arrived".into());
+    }
+    let mut response = reply(&s, StatusCode::FOUND, "moved".into());
+    if let Ok(v) = HeaderValue::from_str(&format!("/redirect/{}", n - 1)) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
 }

@@ -82,8 +82,9 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        // Colour only for a person at a terminal: cron mail and CI logs get plain text.
-        .with_ansi(std::io::stderr().is_terminal())
+        // Colour only for a person at a terminal, and never with NO_COLOR (no-color.org):
+        // cron mail and CI logs get plain text.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
         .with_target(false)
         .without_time()
         .try_init();

@@ -122,7 +122,8 @@ pub fn run(cli: Cli, sources: &Sources) -> anyhow::Result<Code> {
         None => cli.suites.iter().map(|p| Suite::load(p, &vars)).collect::<anyhow::Result<_>>()?,
     };
     let total = suites.iter().map(|s| s.checks.len() as u64).sum();
-    let opts = RunOptions { progress: ctx.output.progress(total, "checks"), ..opts };
+    // -vv: each request and answer on stderr, redacted, as `hurl --verbose` shows them.
+    let opts = RunOptions { progress: ctx.output.progress(total, "checks"), trace: cli.global.verbose >= 2, ..opts };
     let report = crate::run_blocking(&suites, &opts)?;
     let code = exit_code(&report);
     let rendered = format.render(&report);

@@ -10,8 +10,16 @@ use crate::suite::{CaptureFrom, Compare, Expect, JsonTest};
 /// How much of a body a failure message shows.
 pub const EXCERPT_CHARS: usize = 300;
 
+/// What happened on the way to the answer: redirects followed, cookies set on any hop.
+#[derive(Debug, Clone, Default)]
+pub struct Hops {
+    pub redirects: u32,
+    /// `Set-Cookie` name and value of every hop, in order.
+    pub set_cookies: Vec<(String, String)>,
+}
+
 /// The unmet expectations, in a fixed order; empty when the answer is good.
-pub fn unmet(expect: &Expect, resp: &HttpResponse) -> Vec<String> {
+pub fn unmet(expect: &Expect, resp: &HttpResponse, hops: &Hops) -> Vec<String> {
     let mut out = Vec::new();
     if !expect.status.contains(resp.status) {
         out.push(format!("expected status {}, got {}", expect.status, resp.status));
@@ -62,6 +70,34 @@ pub fn unmet(expect: &Expect, resp: &HttpResponse) -> Vec<String> {
             }
         }
     }
+    if let Some(want) = &expect.url {
+        if resp.final_url != *want {
+            out.push(format!("expected final URL {want:?}, got {:?}", resp.final_url));
+        }
+    }
+    if let Some(want) = expect.redirects {
+        if hops.redirects != want {
+            out.push(format!("expected {want} redirects, got {}", hops.redirects));
+        }
+    }
+    if let Some(want) = expect.bytes {
+        if resp.body.len() as u64 != want {
+            out.push(format!("expected a body of {want} bytes, got {} bytes", resp.body.len()));
+        }
+    }
+    if let Some(want) = &expect.sha256 {
+        let got = sha256_hex(&resp.body);
+        if got != *want {
+            out.push(format!("expected body sha256 {want}, got {got}"));
+        }
+    }
+    for (name, want) in &expect.cookies {
+        match hops.set_cookies.iter().rev().find(|(n, _)| n == name) {
+            Some((_, got)) if got == want => {}
+            Some((_, got)) => out.push(format!("expected cookie {name} = {want:?}, got {got:?}")),
+            None => out.push(format!("expected the answer to set cookie {name}, it did not")),
+        }
+    }
     if let Some(max) = expect.max_latency {
         if resp.latency > max {
             out.push(format!("expected latency <= {} ms, took {} ms", max.as_millis(), resp.latency.as_millis()));
@@ -90,6 +126,24 @@ fn json_unmet(doc: &serde_json::Value, pointer: &str, test: &JsonTest) -> Option
         (JsonTest::Equals(want), Some(got)) => {
             (!json_equal(want, got)).then(|| format!("expected {pointer} == {want}, got {got}"))
         }
+        (JsonTest::NotEquals(want), Some(got)) => {
+            json_equal(want, got).then(|| format!("expected {pointer} != {want}, got {got}"))
+        }
+        (JsonTest::Matches(re), Some(got)) => {
+            let text = match got {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (!re.is_match(&text)).then(|| format!("expected {pointer} to match /{re}/, got {got}"))
+        }
+        (JsonTest::Count(want), Some(got)) => {
+            let n = match got {
+                serde_json::Value::Array(items) => items.len(),
+                serde_json::Value::Object(map) => map.len(),
+                other => return Some(format!("expected {pointer} to be an array of {want} items, got {other}")),
+            };
+            (n != *want).then(|| format!("expected {pointer} to have {want} items, got {n}"))
+        }
         (JsonTest::Compare(op, n), Some(got)) => {
             let Some(v) = got.as_f64() else {
                 return Some(format!("expected {pointer} to be a number, got {got}"));
@@ -103,6 +157,12 @@ fn json_unmet(doc: &serde_json::Value, pointer: &str, test: &JsonTest) -> Option
             (!ok).then(|| format!("expected {pointer} {sym} {n}, got {got}"))
         }
     }
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Numbers compare by value (TOML `1` equals JSON `1.0`).

@@ -6,7 +6,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod cookies;
 pub mod decode;
+pub mod exchange;
 pub mod expect;
 pub mod redact;
 pub mod report;

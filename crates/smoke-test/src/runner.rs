@@ -15,9 +15,12 @@ use standby_common::retry::Backoff;
 use tokio::sync::{watch, Semaphore};
 
 use crate::config::Config;
-use crate::expect;
+use crate::cookies::Jar;
+use crate::exchange::Exchange;
+use crate::expect::{self, Hops};
+use crate::redact::Redactor;
 use crate::report::{CheckResult, Report};
-use crate::suite::{Body, Check, Suite, Target};
+use crate::suite::{Body, Check, Part, Suite, Target};
 
 /// Bytes of a body read at most (raw, and again decoded) unless `max-body` says otherwise.
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -44,6 +47,8 @@ pub struct RunOptions {
     pub resolve: Vec<(String, IpAddr)>,
     /// Ticked once per finished check (the CLI shows it only when stderr is a terminal).
     pub progress: indicatif::ProgressBar,
+    /// Show each request and answer on stderr, redacted (`-vv`).
+    pub trace: bool,
 }
 
 impl Default for RunOptions {
@@ -86,6 +91,7 @@ impl RunOptions {
             max_body: config.max_body,
             resolve: Vec::new(),
             progress: indicatif::ProgressBar::hidden(),
+            trace: false,
         }
     }
 }
@@ -131,23 +137,29 @@ pub async fn run(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> 
             }
         }
     }
-    let client_opts = |follow| ClientOptions {
+    // Redirects are followed by the exchange (cookies on every hop), never by the client.
+    let client = http::client(&ClientOptions {
         tls: opts.tls.clone(),
         timeout: opts.timeout,
-        follow_redirects: follow,
+        follow_redirects: false,
         resolve: opts.resolve.clone(),
-    };
-    let clients = Arc::new([http::client(&client_opts(false))?, http::client(&client_opts(true))?]);
+    })?;
+    let redactor = Arc::new(crate::redact::Redactor::new(
+        suites.iter().flat_map(|s| s.secrets.iter().cloned()),
+        &opts.redact_query,
+    ));
     let limit = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let mut order = 0usize;
     for suite in suites {
         let base = opts.base_url.clone().or_else(|| suite.base_url.clone());
+        let jar = Arc::new(Jar::default());
         let mut slots: Vec<Slot> = Vec::new();
         for check in &suite.checks {
             let (tx, rx) = watch::channel(None);
             let deps: Vec<(usize, Slot)> = check.depends_on.iter().map(|&i| (i, slots[i].clone())).collect();
+            let after: Vec<Slot> = check.after.iter().map(|&i| slots[i].clone()).collect();
             slots.push(rx);
             let job = Job {
                 order,
@@ -155,7 +167,9 @@ pub async fn run(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> 
                 check: check.clone(),
                 vars: suite.vars.clone(),
                 base: base.clone(),
-                clients: clients.clone(),
+                client: client.clone(),
+                jar: jar.clone(),
+                redactor: redactor.clone(),
                 limit: limit.clone(),
                 opts: opts.clone(),
                 dep_names: check.depends_on.iter().map(|&i| suite.checks[i].name.clone()).collect(),
@@ -163,7 +177,7 @@ pub async fn run(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> 
             order += 1;
             let progress = opts.progress.clone();
             tasks.spawn(async move {
-                let (result, outcome) = job.run(deps).await;
+                let (result, outcome) = job.run(deps, after).await;
                 progress.inc(1);
                 let _ = tx.send(Some(Arc::new(outcome)));
                 result
@@ -176,8 +190,6 @@ pub async fn run(suites: &[Suite], opts: &RunOptions) -> anyhow::Result<Report> 
     }
     opts.progress.finish_and_clear();
     results.sort_by_key(|r| r.order);
-    let redactor =
-        crate::redact::Redactor::new(suites.iter().flat_map(|s| s.secrets.iter().cloned()), &opts.redact_query);
     results.iter_mut().for_each(|r| redactor.result(r));
     Ok(Report::new(results, started.elapsed()))
 }
@@ -188,14 +200,20 @@ struct Job {
     check: Check,
     vars: BTreeMap<String, String>,
     base: Option<String>,
-    clients: Arc<[reqwest::Client; 2]>,
+    client: reqwest::Client,
+    jar: Arc<Jar>,
+    redactor: Arc<Redactor>,
     limit: Arc<Semaphore>,
     opts: RunOptions,
     dep_names: Vec<String>,
 }
 
 impl Job {
-    async fn run(self, deps: Vec<(usize, Slot)>) -> (CheckResult, Outcome) {
+    async fn run(self, deps: Vec<(usize, Slot)>, after: Vec<Slot>) -> (CheckResult, Outcome) {
+        // Checks this one only follows (cookies they set): done, passed or not.
+        for mut slot in after {
+            let _ = slot.wait_for(Option::is_some).await;
+        }
         let mut vars = self.vars.clone();
         for ((_, mut slot), dep_name) in deps.into_iter().zip(&self.dep_names) {
             let outcome = match slot.wait_for(Option::is_some).await {
@@ -215,14 +233,21 @@ impl Job {
         let delay = self.check.retry_delay.unwrap_or(self.opts.retry_delay);
         let backoff = Backoff { attempts: retries.saturating_add(1), base: delay, max: delay.saturating_mul(8) };
         let timeout = self.check.timeout.unwrap_or(self.opts.timeout);
-        let follow = self.check.follow_redirects.unwrap_or(self.opts.follow_redirects);
-        let client = &self.clients[usize::from(follow)];
+        let exchange = Exchange {
+            client: &self.client,
+            jar: self.check.cookies.then_some(&*self.jar),
+            follow: self.check.follow_redirects.unwrap_or(self.opts.follow_redirects),
+            timeout,
+            max_body: self.opts.max_body,
+            trace: self.opts.trace.then_some(&*self.redactor),
+            name: &self.check.name,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
             let answer = {
                 let _permit = self.limit.acquire().await;
-                http::fetch(client, &request, timeout, self.opts.max_body).await
+                exchange.send(&request).await
             };
             let judged = self.judge(&request, &wanted, answer, attempt);
             let last = attempt >= backoff.attempts;
@@ -235,29 +260,47 @@ impl Job {
     }
 
     fn request(&self, vars: &BTreeMap<String, String>) -> Request {
-        let url = match &self.check.target {
-            Target::Url(t) => t.render(vars),
+        let mut url = match &self.check.target {
+            Target::Url(t) => t.render_url(vars),
             Target::Path(t) => {
-                format!("{}{}", self.base.as_deref().unwrap_or("").trim_end_matches('/'), t.render(vars))
+                format!("{}{}", self.base.as_deref().unwrap_or("").trim_end_matches('/'), t.render_url(vars))
             }
         };
+        if !self.check.query.is_empty() {
+            // A URL that does not parse is sent as it is: the request fails and says why.
+            if let Ok(mut parsed) = reqwest::Url::parse(&url) {
+                parsed.query_pairs_mut().extend_pairs(self.check.query.iter().map(|(k, t)| (k, t.render(vars))));
+                url = parsed.to_string();
+            }
+        }
+        let mut headers: Vec<(String, String)> =
+            self.check.headers.iter().map(|(k, t)| (k.clone(), t.render(vars))).collect();
+        if let Some((user, password)) = &self.check.basic_auth {
+            let token = crate::suite::base64(format!("{user}:{}", password.expose()).as_bytes());
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+            headers.push(("authorization".into(), format!("Basic {token}")));
+        }
         let body = self.check.body.as_ref().map(|b| match b {
             Body::Text(t) => t.render(vars).into_bytes(),
             Body::Json(v) => render_json(v, vars).to_string().into_bytes(),
+            Body::Form(fields) => url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(fields.iter().map(|(k, t)| (k, t.render(vars))))
+                .finish()
+                .into_bytes(),
+            Body::Multipart(parts) => {
+                let (content_type, body) = multipart(parts, vars, self.order);
+                headers.push(("content-type".into(), content_type));
+                body
+            }
         });
-        Request {
-            method: self.check.method.clone(),
-            url,
-            headers: self.check.headers.iter().map(|(k, t)| (k.clone(), t.render(vars))).collect(),
-            body,
-        }
+        Request { method: self.check.method.clone(), url, headers, body }
     }
 
     fn judge(
         &self,
         request: &Request,
         wanted: &crate::suite::Expect,
-        answer: Result<HttpResponse, FetchError>,
+        answer: Result<(HttpResponse, Hops), FetchError>,
         attempts: u32,
     ) -> (CheckResult, Outcome) {
         match answer {
@@ -272,9 +315,9 @@ impl Job {
                 );
                 (r, Outcome::default())
             }
-            Ok(mut resp) => {
+            Ok((mut resp, hops)) => {
                 let mut failures = match crate::decode::decode(&mut resp, self.opts.max_body) {
-                    Ok(()) => expect::unmet(wanted, &resp),
+                    Ok(()) => expect::unmet(wanted, &resp, &hops),
                     Err(e) => vec![e],
                 };
                 let captures = match expect::captures(&self.check.captures, &resp) {
@@ -344,4 +387,38 @@ fn render_json(value: &serde_json::Value, vars: &BTreeMap<String, String>) -> se
         Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), render_json(v, vars))).collect()),
         other => other.clone(),
     }
+}
+
+/// A `multipart/form-data` body and its content type; the boundary is unique to the run and
+/// check, and a part that happens to hold it is not possible in practice (random-looking).
+fn multipart(parts: &[(String, Part)], vars: &BTreeMap<String, String>, order: usize) -> (String, Vec<u8>) {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let boundary = format!("----smoke-test-{:x}-{order:x}-{:x}", std::process::id(), nanos);
+    let mut body = Vec::new();
+    let quote = |s: &str| s.replace('"', "%22").replace(['\r', '\n'], " ");
+    for (name, part) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match part {
+            Part::Text(t) => {
+                body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{}\"\r\n\r\n", quote(name)).as_bytes(),
+                );
+                body.extend_from_slice(t.render(vars).as_bytes());
+            }
+            Part::File { filename, content_type, data } => {
+                body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {content_type}\r\n\r\n",
+                        quote(name),
+                        quote(filename)
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(data);
+            }
+        }
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }

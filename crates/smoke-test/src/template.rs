@@ -65,6 +65,31 @@ impl Template {
         })
     }
 
+    /// Fill in a URL: values placed after the template's own `?` are percent-encoded as
+    /// query components (`a&b=c#d` stays one value), values before it are pasted as they are
+    /// (a captured path or a whole URL keeps its `/` and `?`).
+    pub fn render_url(&self, vars: &BTreeMap<String, String>) -> String {
+        let mut out = String::new();
+        let mut in_query = false;
+        for p in &self.pieces {
+            let value = match p {
+                Piece::Text(t) => {
+                    out.push_str(t);
+                    in_query |= t.contains('?');
+                    continue;
+                }
+                Piece::Var(v) => vars.get(v).cloned().unwrap_or_default(),
+                Piece::Env(v) => std::env::var(v).unwrap_or_default(),
+            };
+            if in_query {
+                out.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
+            } else {
+                out.push_str(&value);
+            }
+        }
+        out
+    }
+
     /// Fill in the values; every name was checked at load time, a missing one becomes empty.
     pub fn render(&self, vars: &BTreeMap<String, String>) -> String {
         let mut out = String::new();
@@ -91,6 +116,16 @@ mod tests {
         assert_eq!(t.render(&vars), "/u/ann?t=x1&e=e");
         assert_eq!(t.vars().collect::<Vec<_>>(), vec!["user", "token"]);
         assert_eq!(t.env_vars().collect::<Vec<_>>(), vec!["SMOKE_TEMPLATE_TEST"]);
+    }
+
+    #[test]
+    fn values_in_the_query_are_encoded_and_paths_kept() {
+        let t = Template::parse("{{base}}/s?q={{q}}&n=1").unwrap();
+        let vars = BTreeMap::from([
+            ("base".to_string(), "http://h/a?x=1".to_string()),
+            ("q".to_string(), "a&b=c#d é".to_string()),
+        ]);
+        assert_eq!(t.render_url(&vars), "http://h/a?x=1/s?q=a%26b%3Dc%23d+%C3%A9&n=1");
     }
 
     #[test]

@@ -387,10 +387,10 @@ fn invalid_suites_are_rejected_with_file_line_before_anything_is_sent() {
     let cases: &[(&str, &str)] = &[
         ("[[check]]\nname = \"a\"\npath = \"/\"\nexpect = { status = 200 \n", "suite.toml:4:"),
         ("[[check]]\nname = \"a\"\npath = \"/\"\n\n[[check]]\nname = \"b\"\npath = \"/\"\nexpct = {}\n", "suite.toml:8:1: unknown key `expct`: did you mean `expect`?"),
-        ("[[check]]\nname = \"a\"\npath = \"/\"\nexpect = { body-regex = \"((\" }\n", "suite.toml:1:1: check \"a\": invalid regex in expect.body-regex"),
+        ("[[check]]\nname = \"a\"\npath = \"/\"\nexpect = { body-regex = \"((\" }\n", "suite.toml:4:12: check \"a\": invalid regex in expect.body-regex"),
         ("[[check]]\nname = \"a\"\npath = \"/\"\nexpect = { json = [{ pointer = \"status\", exists = true }] }\n", "invalid JSON pointer \"status\""),
-        ("[[check]]\nname = \"a\"\npath = \"/{{token}}\"\n\n[[check]]\nname = \"b\"\npath = \"/\"\ncapture = { token = { json = \"/t\" } }\n", "suite.toml:1:1: check \"a\": unknown variable {{token}} (it is captured by a later check"),
-        ("[[check]]\nname = \"a\"\npath = \"/\"\n\n[[check]]\nname = \"b\"\npath = \"/{{usr}}\"\n\n[vars]\nuser = \"x\"\n", "suite.toml:5:1: check \"b\": unknown variable {{usr}}; did you mean {{user}}?"),
+        ("[[check]]\nname = \"a\"\npath = \"/{{token}}\"\n\n[[check]]\nname = \"b\"\npath = \"/\"\ncapture = { token = { json = \"/t\" } }\n", "suite.toml:3:10: check \"a\": unknown variable {{token}} (it is captured by a later check"),
+        ("[[check]]\nname = \"a\"\npath = \"/\"\n\n[[check]]\nname = \"b\"\npath = \"/{{usr}}\"\n\n[vars]\nuser = \"x\"\n", "suite.toml:7:10: check \"b\": unknown variable {{usr}}; did you mean {{user}}?"),
         ("[[check]]\nname = \"a\"\npath = \"/{{env.STANDBY_SURELY_UNSET_VAR}}\"\n", "environment variable STANDBY_SURELY_UNSET_VAR is not set"),
         ("[[check]]\nname = \"a\"\n", "needs exactly one of `url` (absolute) or `path`"),
         ("[vars]\nx = \"1\"\n", "no [[check]] in this suite"),
@@ -523,7 +523,7 @@ fn more_bad_input_exits_2_before_anything_is_sent() {
     let no_scheme = write(dir.path(), "a.toml", "[[check]]\nname = \"a\"\nurl = \"example.com/health\"\n");
     let out = run(&[no_scheme.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("a.toml:1:1: check \"a\": invalid URL"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a.toml:3:1: check \"a\": invalid URL"));
     let newline = write(
         dir.path(),
         "b.toml",
