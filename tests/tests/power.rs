@@ -11,14 +11,15 @@
 
 #![allow(clippy::unwrap_used)] // a panic is a failed test
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Output};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::path::Path;
+use std::process::{ExitCode, Output};
 use std::time::Duration;
 
-use standby_e2e::postgres::{pg_bin, server_user_name, start_primary_with_standby, PgServer};
+use standby_e2e::postgres::start_primary_with_standby;
 use standby_e2e::process::wait_until;
+use standby_e2e::scenario::{
+    clean_command, dns_config, replica_config, rows, script_command, ups_monitor_config, DnsRecord, Writer,
+};
 use standby_e2e::{AppBackend, Nut, PowerDns};
 
 const PRIMARY_IP: &str = "192.0.2.10";
@@ -57,79 +58,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// A replica-promote config for one "machine": `local` is the node it runs.
-fn replica_config(dir: &Path, name: &str, local: &PgServer, peer: &PgServer) -> PathBuf {
-    let bin_dir = pg_bin("pg_ctl").parent().map(Path::to_path_buf).unwrap_or_default();
-    let text = format!(
-        "[replica-promote]\nlocal = {:?}\npeer = {:?}\ndata-dir = {:?}\nbin-dir = {:?}\nsystem-user = {:?}\nconnect-timeout = \"3s\"\n",
-        local.conninfo(),
-        peer.conninfo(),
-        local.data_dir.display().to_string(),
-        bin_dir.display().to_string(),
-        server_user_name(),
-    );
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn dns_config(dir: &Path, pdns: &PowerDns, primary: &AppBackend, backup: &AppBackend) -> PathBuf {
-    let text = format!(
-        r#"[dns-failover]
-timeout = "2s"
-
-[dns-failover.powerdns]
-api-url = "http://127.0.0.1:{api}"
-api-key-env = "TEST_PDNS_KEY"
-
-[[dns-failover.record]]
-name = "db.example.com"
-zone = "example.com"
-type = "A"
-provider = "powerdns"
-primary = ["{PRIMARY_IP}"]
-backup = ["{BACKUP_IP}"]
-check = "{check}"
-backup-check = "{backup_check}"
-"#,
-        api = pdns.api_port,
-        check = primary.url("/health"),
-        backup_check = backup.url("/health"),
-    );
-    let path = dir.join("dns.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// Inserts rows one by one into `conninfo` until it fails or `stop`; `acked` is the last id
-/// whose commit returned.
-fn writer(conninfo: String, stop: Arc<AtomicBool>, acked: Arc<AtomicI64>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let opts = standby_common::pg::ConnectOptions::parse(&conninfo).unwrap().timeout(Duration::from_secs(3));
-            let Ok(c) = opts.connect().await else { return };
-            let mut id = 0i64;
-            while !stop.load(Ordering::SeqCst) {
-                id += 1;
-                if c.execute("INSERT INTO load (id) VALUES ($1)", &[&id]).await.is_err() {
-                    return;
-                }
-                acked.store(id, Ordering::SeqCst);
-            }
-        });
-    })
-}
-
 fn monitor(bin: &Path, config: &Path, state: &Path, path_env: &str, pdns_key: &str) -> Output {
-    let mut cmd = Command::new(bin.join("downtime-monitor"));
+    let mut cmd = clean_command(bin.join("downtime-monitor"));
     cmd.arg("--config").arg(config).arg("--state-dir").arg(state).arg("check");
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("STANDBY_") || k.starts_with("PG") || k == "RUST_LOG" {
-            cmd.env_remove(&key);
-        }
-    }
     cmd.env("PATH", path_env).env("TEST_PDNS_KEY", pdns_key).output().unwrap()
 }
 
@@ -150,13 +81,20 @@ fn a_power_cut_is_a_lossless_planned_switchover_and_back() {
     pdns.create_zone("example.com", &[("db", "A", PRIMARY_IP, 60)]).unwrap();
     let (app_a, app_b) = (AppBackend::start("primary").unwrap(), AppBackend::start("backup").unwrap());
 
-    let on_a = replica_config(dir.path(), "a.toml", &primary, &standby);
-    let on_b = replica_config(dir.path(), "b.toml", &standby, &primary);
-    let dns = dns_config(dir.path(), &pdns, &app_a, &app_b);
+    let on_a = replica_config(dir.path(), "a.toml", &primary, &standby).unwrap();
+    let on_b = replica_config(dir.path(), "b.toml", &standby, &primary).unwrap();
+    let record = DnsRecord {
+        name: "db.example.com",
+        zone: "example.com",
+        primary_ip: PRIMARY_IP,
+        backup_ip: BACKUP_IP,
+        check: app_a.url("/health"),
+        backup_check: app_b.url("/health"),
+    };
+    let dns = dns_config(dir.path(), &pdns, &record, "TEST_PDNS_KEY").unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/power-switchover.sh");
     let power_state = dir.path().join("power");
     let log = power_state.join("power-switchover.log");
-    let monitor_config = dir.path().join("monitor.toml");
     let env_pairs = [
         ("POWER_STATE_DIR", power_state.display().to_string()),
         (
@@ -184,18 +122,8 @@ fn a_power_cut_is_a_lossless_planned_switchover_and_back() {
         ("POWER_MIN_CHARGE", "50".into()),
         ("POWER_UPS", format!("apc@{}", nut.address())),
     ];
-    let env_argv: Vec<String> = env_pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let command: Vec<String> =
-        ["env".to_string()].into_iter().chain(env_argv).chain(["bash".into(), script.display().to_string()]).collect();
-    std::fs::write(
-        &monitor_config,
-        format!(
-            "[downtime-monitor]\nvantage = \"db-a\"\n\n[[downtime-monitor.target]]\nname = \"mains\"\nkind = \"ups\"\naddress = \"{}\"\nups = \"apc\"\ninterval = \"10s\"\ntimeout = \"3s\"\nfailure-threshold = 1\nrecovery-threshold = 1\nlow-runtime = \"15m\"\n\n[[notify]]\nkind = \"command\"\ncommand = {}\nevents = [\"battery-low\", \"power-restored\"]\n",
-            nut.address(),
-            serde_json::to_string(&command).unwrap(),
-        ),
-    )
-    .unwrap();
+    let command = script_command(&env_pairs, &script);
+    let monitor_config = ups_monitor_config(dir.path(), &nut.address(), &command).unwrap();
     let mstate = dir.path().join("monitor-state");
     let check = || monitor(&bin, &monitor_config, &mstate, &path_env, &pdns.api_key);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
@@ -205,9 +133,8 @@ fn a_power_cut_is_a_lossless_planned_switchover_and_back() {
 
     // Write load on the primary (asynchronous standby).
     primary.psql("CREATE TABLE load (id bigint PRIMARY KEY)").unwrap();
-    let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicI64::new(0)));
-    let load = writer(primary.conninfo(), stop.clone(), acked.clone());
-    assert!(wait_until(WAIT, || acked.load(Ordering::SeqCst) > 200), "the writer writes");
+    let load = Writer::start(primary.conninfo());
+    assert!(wait_until(WAIT, || load.acked() > 200), "the writer writes");
 
     // The cut: on battery, 10 minutes left (under low-runtime = 15m), not LB.
     nut.on_battery(45, 600).unwrap();
@@ -220,15 +147,9 @@ fn a_power_cut_is_a_lossless_planned_switchover_and_back() {
         log_text()
     );
     assert!(log_text().contains("SWITCHED to the backup"), "{}", log_text());
-    stop.store(true, Ordering::SeqCst);
-    load.join().unwrap();
-    let acked = acked.load(Ordering::SeqCst);
+    let acked = load.stop();
     assert!(!standby.is_in_recovery().unwrap() && primary.is_in_recovery().unwrap(), "the standby is the primary");
-    let (count, max): (i64, i64) = {
-        let row = standby.psql("SELECT count(*), coalesce(max(id), 0) FROM load").unwrap();
-        let (c, m) = row.split_once('|').unwrap();
-        (c.parse().unwrap(), m.parse().unwrap())
-    };
+    let (count, max) = rows(&standby).unwrap();
     assert!(
         max >= acked && count == max,
         "0 rows lost: {acked} acknowledged, {count} rows up to {max} on the new primary"

@@ -5,6 +5,7 @@
 mod failover;
 mod help;
 mod monitor;
+mod power;
 mod promote;
 mod smoke;
 
@@ -60,6 +61,30 @@ impl Row {
     }
 }
 
+impl Row {
+    /// A figure shown for comparison, with no goal of its own.
+    pub fn info(
+        bench: &'static str,
+        metric: impl Into<String>,
+        ours: f64,
+        anchor: impl Into<String>,
+        runs: usize,
+    ) -> Row {
+        Row {
+            bench,
+            metric: metric.into(),
+            ours: round(ours),
+            theirs: None,
+            anchor: anchor.into(),
+            ratio: None,
+            goal: "-".into(),
+            met: true,
+            runs,
+            machine: machine(),
+        }
+    }
+}
+
 type Bench = fn() -> anyhow::Result<Vec<Row>>;
 
 const BENCHES: &[(&str, Bench)] = &[
@@ -68,6 +93,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("monitor", monitor::run),
     ("failover", failover::run),
     ("promote", promote::run),
+    ("power", power::run),
 ];
 
 pub fn bench(names: &[String]) -> anyhow::Result<()> {
