@@ -1,6 +1,6 @@
 //! `status`: the live colour (read from the proxy's configuration, the one source of truth),
 //! both colours' health, and the last deploy, switch or rollback with its outcome, or what an
-//! interrupted one left running. Exit 0 when the live colour is healthy, 1 otherwise.
+//! interrupted one left running, and (socket mode) a link that disagrees with the file. Exit 0 when the live colour is healthy, 1 otherwise.
 
 use std::fmt;
 
@@ -30,6 +30,9 @@ struct Status {
     /// Set when the last run was interrupted: what it may have left running.
     #[serde(skip_serializing_if = "Option::is_none")]
     interrupted: Option<String>,
+    /// Socket mode: set when the link and the file disagree (the file is the truth).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mismatch: Option<String>,
 }
 
 impl fmt::Display for Status {
@@ -42,6 +45,9 @@ impl fmt::Display for Status {
             let mark = if c.live { "*" } else { " " };
             let health = if c.health.ok { "healthy".to_string() } else { format!("not healthy: {}", c.health) };
             writeln!(f, "{mark} {:<6} {:<22} {health}", c.color.as_str(), c.address)?;
+        }
+        if let Some(m) = &self.mismatch {
+            writeln!(f, "warning: {m}")?;
         }
         if let Some(left) = &self.interrupted {
             writeln!(f, "warning: {left}")?;
@@ -74,7 +80,8 @@ pub fn run(setup: &Setup) -> anyhow::Result<Code> {
     let last = record::load(&setup.state)?;
     let interrupted = last.as_ref().filter(|r| r.interrupted()).map(Record::left_behind);
     let healthy = colors.iter().any(|c| c.live && c.health.ok);
-    let status = Status { source: setup.proxy.describe(), live, colors, last, interrupted };
+    let mismatch = setup.mismatch()?;
+    let status = Status { source: setup.proxy.describe(), live, colors, last, interrupted, mismatch };
     let code = if healthy { Code::Ok } else { Code::Failed };
     setup.ctx.output.report(&status, code)?;
     Ok(code)

@@ -217,3 +217,76 @@ fn a_deploy_killed_during_the_watch_leaves_a_healthy_live_colour_and_is_reported
     assert!(json["interrupted_before"].as_str().is_some_and(|s| s.contains("watch")), "{json:#}");
     assert_eq!(json["steps"][0]["step"], "resync");
 }
+
+/// Socket mode: the switch is a symlink renamed over `live.sock`, with no nginx reload, so a
+/// keep-alive client that never retries loses nothing either. Load runs from before the
+/// first deploy to after the rollback, until at least 10,000 requests were answered.
+#[test]
+fn in_socket_mode_a_deploy_and_a_rollback_fail_no_request_even_for_clients_that_never_retry() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::time::{Duration, Instant};
+    let fleet = Fleet::start_sockets("watch = \"3s\"\ndrain = \"2s\"");
+    let nginx_pid = fleet.nginx.pid().expect("nginx runs");
+    let workers = || std::fs::read_to_string(format!("/proc/{nginx_pid}/task/{nginx_pid}/children")).unwrap_or_default();
+    let workers_before = workers();
+    let started = Instant::now();
+    let mut load = load::Load::start(fleet.nginx.port, 4);
+    assert!(standby_e2e::process::wait_until(Duration::from_secs(30), || load.answered() > 200));
+
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-2"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert!(fleet.link_target().ends_with("green.sock"));
+    assert_eq!(fleet.through_nginx().0, "green");
+    // An automatic rollback (the version turns unhealthy during the watch)...
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-flaky"]);
+    assert_eq!((code, outcome(&json)), (1, "rolled-back"), "{json:#} {stderr}");
+    assert!(fleet.link_target().ends_with("green.sock"));
+    // ...and a `rollback` by hand to a colour started by hand.
+    fleet.start_color("blue", "release-4");
+    let (code, json, stderr) = fleet.run(&["rollback"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert_eq!((fleet.live_in_file(), fleet.through_nginx().0.as_str()), ("blue", "blue"));
+
+    assert!(standby_e2e::process::wait_until(Duration::from_secs(60), || load.answered() >= 10_000));
+    load.stop();
+    let seconds = started.elapsed().as_secs_f64();
+    let (ka, cl) = (&load.keepalive, &load.close);
+    let never_retrying = ka.failed.load(SeqCst) + ka.retried.load(SeqCst);
+    let report = format!(
+        "{:.0} requests/s over {seconds:.1} s; keep-alive: {} ok, {} failed, {} closed before an answer \
+         (failures of a client that never retries: {never_retrying}); Connection: close: {} ok, {} failed",
+        load.answered() as f64 / seconds,
+        ka.ok.load(SeqCst),
+        ka.failed.load(SeqCst),
+        ka.retried.load(SeqCst),
+        cl.ok.load(SeqCst),
+        cl.failed.load(SeqCst),
+    );
+    eprintln!("{report}");
+    assert_eq!(never_retrying, 0, "{report}");
+    assert_eq!(cl.failed.load(SeqCst), 0, "{report}");
+    assert_eq!(workers(), workers_before, "nginx was never reloaded (same worker)");
+}
+
+#[test]
+fn in_socket_mode_status_reports_a_link_that_disagrees_with_the_file_and_deploy_repairs_it() {
+    let fleet = Fleet::start_sockets("watch = \"1s\"");
+    fleet.start_color("green", "release-2");
+    // As if a switch to green was killed after writing the file, before renaming the link.
+    let text = fleet.upstream().replace("/blue.sock", "/green.sock");
+    std::fs::write(fleet.nginx.upstream_path(), text).expect("write");
+    let (code, json, stderr) = fleet.run(&["status"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert_eq!(json["live"], "green");
+    let said = json["mismatch"].as_str().unwrap_or_default();
+    assert!(said.contains("names green") && said.contains("go to blue"), "{json:#}");
+    assert_eq!(fleet.through_nginx().0, "blue", "traffic still follows the link");
+
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-3"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert_eq!(json["steps"][0]["step"], "resync", "{json:#}");
+    assert_eq!((fleet.live_in_file(), fleet.through_nginx().0.as_str()), ("blue", "blue"));
+    assert!(fleet.link_target().ends_with("blue.sock"));
+    let (_, json, _) = fleet.run(&["status"]);
+    assert!(json.get("mismatch").is_none(), "{json:#}");
+}
