@@ -297,7 +297,8 @@ mod tests {
 
     #[test]
     fn the_socket_form_names_the_link_and_the_live_socket() {
-        let text = socket_upstream_text(Path::new("/run/app/live.sock"), Path::new("/run/app/green.sock"), "live green");
+        let text =
+            socket_upstream_text(Path::new("/run/app/live.sock"), Path::new("/run/app/green.sock"), "live green");
         assert_eq!(parse_upstream(&text), Ok(Some("unix:/run/app/live.sock".into())));
         assert_eq!(parse_marker(&text).as_deref(), Some("/run/app/green.sock"));
         assert_eq!(parse_marker("server unix:/x;\n"), None);

@@ -69,9 +69,9 @@ fn check_sockets(config: &Config, blue: &Backend, green: &Backend) -> anyhow::Re
             }
             Ok(())
         }
-        (None, _, _) => Err(usage(
-            "a colour has a socket but live-socket is not set (e.g. live-socket = \"/run/app/live.sock\")",
-        )),
+        (None, _, _) => {
+            Err(usage("a colour has a socket but live-socket is not set (e.g. live-socket = \"/run/app/live.sock\")"))
+        }
         (Some(_), _, _) => Err(usage(
             "live-socket is set: both [blue-green-deploy.blue] and [blue-green-deploy.green] need socket = PATH",
         )),

@@ -118,11 +118,7 @@ impl Fleet {
             }
         });
         if sockets {
-            let text = format!(
-                "# live-socket: {}\nserver unix:{};\n",
-                sock("blue").display(),
-                sock("live").display()
-            );
+            let text = format!("# live-socket: {}\nserver unix:{};\n", sock("blue").display(), sock("live").display());
             std::os::unix::fs::symlink(sock("blue"), sock("live")).expect("link");
             std::fs::write(nginx.upstream_path(), text).expect("upstream");
             nginx.reload().expect("reload");

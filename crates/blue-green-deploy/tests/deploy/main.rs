@@ -227,7 +227,8 @@ fn in_socket_mode_a_deploy_and_a_rollback_fail_no_request_even_for_clients_that_
     use std::time::{Duration, Instant};
     let fleet = Fleet::start_sockets("watch = \"3s\"\ndrain = \"2s\"");
     let nginx_pid = fleet.nginx.pid().expect("nginx runs");
-    let workers = || std::fs::read_to_string(format!("/proc/{nginx_pid}/task/{nginx_pid}/children")).unwrap_or_default();
+    let workers =
+        || std::fs::read_to_string(format!("/proc/{nginx_pid}/task/{nginx_pid}/children")).unwrap_or_default();
     let workers_before = workers();
     let started = Instant::now();
     let mut load = load::Load::start(fleet.nginx.port, 4);
