@@ -132,6 +132,16 @@ impl Fleet {
         };
         let live_socket =
             if sockets { format!("live-socket = {:?}", sock("live").display().to_string()) } else { String::new() };
+        // Holds: while `<dir>/hold-NAME` exists, the start or stop command (after it did its
+        // work) or `nginx -t` waits, so that a test can kill -9 a deploy inside that step.
+        let hold = dir.path().join("hold.sh");
+        std::fs::write(&hold, "while [ -e \"$(dirname \"$0\")/hold-$1\" ]; do sleep 0.05; done\n").expect("hold.sh");
+        let nginx_sh = dir.path().join("nginx.sh");
+        std::fs::write(
+            &nginx_sh,
+            format!("case \" $* \" in *\" -t \"*) sh {} nginx-t;; esac\nexec nginx \"$@\"\n", hold.display()),
+        )
+        .expect("nginx.sh");
         let suite = dir.path().join("smoke.toml");
         std::fs::write(
             &suite,
@@ -146,9 +156,9 @@ impl Fleet {
             format!(
                 "[blue-green-deploy]\n\
                  upstream-file = {upstream:?}\n\
-                 nginx = [\"nginx\", \"-p\", {prefix:?}, \"-c\", {conf:?}]\n\
-                 start = \"curl -fsS {ctl}/start/{{color}}/{{version}}\"\n\
-                 stop = \"curl -fsS {ctl}/stop/{{color}}\"\n\
+                 nginx = [\"sh\", {nginx_sh:?}, \"-p\", {prefix:?}, \"-c\", {conf:?}]\n\
+                 start = \"curl -fsS {ctl}/start/{{color}}/{{version}} && sh {hold} start\"\n\
+                 stop = \"curl -fsS {ctl}/stop/{{color}} && sh {hold} stop\"\n\
                  health-path = \"/health\"\n\
                  smoke-suite = {suite:?}\n\
                  public-url = \"{public}\"\n\
@@ -161,6 +171,8 @@ impl Fleet {
                 upstream = nginx.upstream_path().display().to_string(),
                 prefix = nginx.prefix.display().to_string(),
                 conf = nginx.conf_path().display().to_string(),
+                nginx_sh = nginx_sh.display().to_string(),
+                hold = hold.display(),
                 suite = suite.display().to_string(),
                 public = nginx.url("/app"),
                 drain = if extra.contains("drain") { "" } else { "drain = \"0s\"" },
@@ -236,8 +248,24 @@ pub fn parse(out: &Output) -> (i32, serde_json::Value, String) {
 }
 
 impl Fleet {
+    /// While the returned guard lives, the step `name` (`start`, `stop`, `nginx-t`) waits.
+    pub fn hold(&self, name: &str) -> Hold {
+        let path = self.dir.path().join(format!("hold-{name}"));
+        std::fs::write(&path, "").expect("hold file");
+        Hold(path)
+    }
+
     /// Socket mode: where `live.sock` points.
     pub fn link_target(&self) -> PathBuf {
         std::fs::read_link(self.dir.path().join("live.sock")).expect("live.sock is a symlink")
+    }
+}
+
+/// Removes its hold file on drop.
+pub struct Hold(PathBuf);
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

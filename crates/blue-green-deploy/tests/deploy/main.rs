@@ -291,3 +291,80 @@ fn in_socket_mode_status_reports_a_link_that_disagrees_with_the_file_and_deploy_
     let (_, json, _) = fleet.run(&["status"]);
     assert!(json.get("mismatch").is_none(), "{json:#}");
 }
+
+/// kill -9 of `deploy` inside each step (held there by the fleet's hold files, or by a long
+/// watch or drain): afterwards nginx sends traffic to a colour that runs and is healthy,
+/// `status` exits 0 and names the step the run stopped at, and the next deploy recovers.
+fn killed_at_each_step_leaves_a_healthy_live_colour(fleet: &Fleet, sockets: bool) {
+    let last = fleet.state_dir().join("last.json");
+    let step_is = |step: &str| {
+        std::fs::read_to_string(&last).is_ok_and(|t| t.contains(&format!("\"step\": \"{step}\"")))
+    };
+    let cases: [(&str, Option<&str>, &[&str]); 5] = [
+        ("start", Some("start"), &[]),
+        ("switch", Some("nginx-t"), &[]),
+        ("watch", None, &["--watch=60s"]),
+        ("drain", None, &["--watch=1s", "--drain=60s"]),
+        ("stop-old", Some("stop"), &["--watch=1s"]),
+    ];
+    for (i, (step, hold, flags)) in cases.into_iter().enumerate() {
+        let live_before = fleet.live_in_file();
+        let to = if live_before == "blue" { "green" } else { "blue" };
+        let upstream_before = fleet.upstream();
+        let held = hold.map(|h| fleet.hold(h));
+        let version = format!("release-k{i}");
+        let mut args = vec!["deploy", "--version", version.as_str()];
+        args.extend_from_slice(flags);
+        let mut child = fleet
+            .command(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        // Inside the step: for the held ones, past the point the step holds at.
+        let inside = || {
+            step_is(step)
+                && match step {
+                    "start" => fleet.running(to),
+                    "switch" => fleet.upstream() != upstream_before,
+                    "stop-old" => !fleet.running(live_before),
+                    _ => true,
+                }
+        };
+        assert!(standby_e2e::process::wait_until(std::time::Duration::from_secs(60), inside), "deploy reached {step}");
+        child.kill().expect("kill -9");
+        child.wait().expect("reaped");
+        drop(held);
+
+        let resp = standby_e2e::http_client::get(&fleet.nginx.url("/app/")).expect("GET through nginx");
+        let answered = resp.header("x-backend").unwrap_or_default().to_string();
+        assert_eq!(resp.status, 200, "killed in {step}: {}", resp.text());
+        assert!(fleet.running(&answered), "killed in {step}: traffic goes to {answered}, which runs");
+        let (code, json, stderr) = fleet.run(&["status"]);
+        assert_eq!(code, 0, "killed in {step}: {json:#} {stderr}");
+        let said = json["interrupted"].as_str().unwrap_or_default();
+        assert!(said.contains(&format!("step `{step}`")), "killed in {step}: {json:#}");
+        if sockets && step == "switch" {
+            // Killed between writing the file and renaming the link.
+            assert_eq!(fleet.live_in_file(), to);
+            assert!(json["mismatch"].is_string(), "{json:#}");
+        }
+    }
+    // The next deploy repairs what was left and deploys.
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-9", "--watch=1s"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    let (code, json, _) = fleet.run(&["status"]);
+    assert_eq!(code, 0);
+    assert!(json.get("mismatch").is_none() && json.get("interrupted").is_none(), "{json:#}");
+    assert_eq!(fleet.through_nginx().0, fleet.live_in_file());
+}
+
+#[test]
+fn a_deploy_killed_at_each_step_leaves_a_healthy_live_colour() {
+    killed_at_each_step_leaves_a_healthy_live_colour(&Fleet::start(""), false);
+}
+
+#[test]
+fn in_socket_mode_a_deploy_killed_at_each_step_leaves_a_healthy_live_colour() {
+    killed_at_each_step_leaves_a_healthy_live_colour(&Fleet::start_sockets(""), true);
+}
