@@ -266,10 +266,10 @@ fn parse_wrk(text: &str) -> anyhow::Result<Wrk> {
         if line.contains("requests in") {
             result.requests = numbers(line).first().copied().context("request count")?;
             seen = true;
-        } else if line.starts_with("Socket errors:") {
-            result.failed += numbers(line).iter().sum::<u64>();
-        } else if line.starts_with("Non-2xx or 3xx responses:") {
-            result.failed += numbers(line).iter().sum::<u64>();
+        } else if line.starts_with("Socket errors:") || line.starts_with("Non-2xx or 3xx responses:") {
+            // The figures after the colon ("Non-2xx" has digits of its own).
+            let figures = line.split_once(':').map_or("", |(_, rest)| rest);
+            result.failed += numbers(figures).iter().sum::<u64>();
         }
     }
     if !seen {

@@ -297,9 +297,8 @@ fn in_socket_mode_status_reports_a_link_that_disagrees_with_the_file_and_deploy_
 /// `status` exits 0 and names the step the run stopped at, and the next deploy recovers.
 fn killed_at_each_step_leaves_a_healthy_live_colour(fleet: &Fleet, sockets: bool) {
     let last = fleet.state_dir().join("last.json");
-    let step_is = |step: &str| {
-        std::fs::read_to_string(&last).is_ok_and(|t| t.contains(&format!("\"step\": \"{step}\"")))
-    };
+    let step_is =
+        |step: &str| std::fs::read_to_string(&last).is_ok_and(|t| t.contains(&format!("\"step\": \"{step}\"")));
     let cases: [(&str, Option<&str>, &[&str]); 5] = [
         ("start", Some("start"), &[]),
         ("switch", Some("nginx-t"), &[]),
