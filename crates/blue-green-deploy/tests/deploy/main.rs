@@ -230,6 +230,7 @@ fn in_socket_mode_a_deploy_and_a_rollback_fail_no_request_even_for_clients_that_
     let workers =
         || std::fs::read_to_string(format!("/proc/{nginx_pid}/task/{nginx_pid}/children")).unwrap_or_default();
     let workers_before = workers();
+    assert!(!workers_before.trim().is_empty(), "nginx's workers are listed");
     let started = Instant::now();
     let mut load = load::Load::start(fleet.nginx.port, 4);
     assert!(standby_e2e::process::wait_until(Duration::from_secs(30), || load.answered() > 200));
@@ -366,4 +367,34 @@ fn a_deploy_killed_at_each_step_leaves_a_healthy_live_colour() {
 #[test]
 fn in_socket_mode_a_deploy_killed_at_each_step_leaves_a_healthy_live_colour() {
     killed_at_each_step_leaves_a_healthy_live_colour(&Fleet::start_sockets(""), true);
+}
+
+#[test]
+fn the_first_switch_in_socket_mode_moves_an_address_include_to_the_link_with_one_reload() {
+    let fleet = Fleet::start_sockets("");
+    // An include written before socket mode was configured.
+    let blue_port = fleet.apps.lock().unwrap_or_else(|p| p.into_inner())[0].port;
+    std::fs::write(fleet.nginx.upstream_path(), format!("server 127.0.0.1:{blue_port};\n")).expect("write");
+    fleet.nginx.reload().expect("reload");
+    let (code, json, _) = fleet.run(&["status"]);
+    assert_eq!((code, json["live"].as_str()), (0, Some("blue")), "{json:#}");
+
+    fleet.start_color("green", "release-2");
+    let (code, json, stderr) = fleet.run(&["switch", "--to", "green"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert!(fleet.upstream().contains("server unix:"), "{}", fleet.upstream());
+    assert!(fleet.link_target().ends_with("green.sock"));
+    assert_eq!(fleet.through_nginx().0, "green");
+    // From now on a switch is the rename alone: the same nginx worker serves on.
+    let pid = fleet.nginx.pid().expect("nginx runs");
+    let workers = || std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let settled = standby_e2e::process::wait_until(std::time::Duration::from_secs(30), || {
+        workers().split_whitespace().count() == 1
+    });
+    assert!(settled, "the reload's old worker exits");
+    let before = workers();
+    let (code, json, stderr) = fleet.run(&["switch", "--to", "blue"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert_eq!((fleet.live_in_file(), fleet.through_nginx().0.as_str()), ("blue", "blue"));
+    assert_eq!(workers(), before, "no reload");
 }
