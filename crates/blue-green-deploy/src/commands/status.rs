@@ -16,6 +16,9 @@ use crate::setup::Setup;
 struct ColorStatus {
     color: Color,
     address: String,
+    /// Socket mode: the colour's unix socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    socket: Option<String>,
     live: bool,
     health: Probe,
 }
@@ -44,7 +47,8 @@ impl fmt::Display for Status {
         for c in &self.colors {
             let mark = if c.live { "*" } else { " " };
             let health = if c.health.ok { "healthy".to_string() } else { format!("not healthy: {}", c.health) };
-            writeln!(f, "{mark} {:<6} {:<22} {health}", c.color.as_str(), c.address)?;
+            let socket = c.socket.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+            writeln!(f, "{mark} {:<6} {:<22} {health}{socket}", c.color.as_str(), c.address)?;
         }
         if let Some(m) = &self.mismatch {
             writeln!(f, "warning: {m}")?;
@@ -73,6 +77,7 @@ pub fn run(setup: &Setup) -> anyhow::Result<Code> {
         .map(|c| ColorStatus {
             color: c,
             address: setup.backend(c).address.clone(),
+            socket: setup.backend(c).socket.as_ref().map(|p| p.display().to_string()),
             live: live == Some(c),
             health: setup.prober.probe(&setup.health_url(c), None),
         })
