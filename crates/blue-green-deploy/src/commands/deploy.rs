@@ -44,18 +44,15 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     }
     let stopped_after_switch =
         interrupted.as_ref().is_some_and(|l| matches!(l.step.as_str(), "switch" | "verify" | "watch" | "rollback"));
-    {
-        // It may have written the upstream file without reloading (or relinking): make the
-        // proxy serve what the file says (a colour that was healthy when written) first.
-        if stopped_after_switch || mismatch.is_some() {
-            let resynced = run.step("resync", |s| {
-                s.proxy.apply().map_err(|e| format!("{e:#}"))?;
-                Ok(((), format!("{} applied as it stands", s.proxy.describe())))
-            });
-            if let Err(e) = resynced {
-                return run
-                    .finish(Outcome::Failed, format!("the interrupted run's proxy state could not be applied: {e}"));
-            }
+    // It may have written the upstream file without reloading (or relinking): make the proxy
+    // serve what the file says (a colour that was healthy when written) first.
+    if stopped_after_switch || mismatch.is_some() {
+        let resynced = run.step("resync", |s| {
+            s.proxy.apply().map_err(|e| format!("{e:#}"))?;
+            Ok(((), format!("{} applied as it stands", s.proxy.describe())))
+        });
+        if let Err(e) = resynced {
+            return run.finish(Outcome::Failed, format!("the interrupted run's proxy state could not be applied: {e}"));
         }
     }
     let version = args.version.clone();
