@@ -5,7 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
 for p in libcurl4-openssl-dev libxml2-dev libclang-dev pkg-config curl hyperfine \
-         prometheus prometheus-blackbox-exporter; do
+         prometheus prometheus-blackbox-exporter wrk; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -1,6 +1,7 @@
 //! A small HTTP app backend (axum) that nginx proxies to and monitors probe.
 
 use std::net::TcpListener;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,12 +66,18 @@ impl Shared {
 /// - `/cookie/clear?name=N` (any method) — `Set-Cookie: N=; Max-Age=0; Path=/`
 /// - `/redirect/{n}` — 302 to `/redirect/{n-1}`, and 200 `arrived` at 0
 ///
+/// With [`AppBackend::listen_unix`] it also serves the same routes on a unix socket (the
+/// blue/green switch without a reload: nginx proxies to a symlink to one colour's socket).
+///
 /// Dropping it stops the server.
 pub struct AppBackend {
     /// The port, kept across [`AppBackend::stop`] / [`AppBackend::start_again`].
     pub port: u16,
     shared: Arc<Shared>,
     server: Option<InProcessServer>,
+    /// The unix socket path, kept across restarts, and its server while it runs.
+    unix: Option<PathBuf>,
+    unix_server: Option<InProcessServer>,
 }
 
 impl AppBackend {
@@ -86,13 +93,13 @@ impl AppBackend {
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
         });
-        let mut app = AppBackend { port, shared, server: None };
+        let mut app = AppBackend { port, shared, server: None, unix: None, unix_server: None };
         app.serve(listener)?;
         Ok(app)
     }
 
-    fn serve(&mut self, listener: TcpListener) -> anyhow::Result<()> {
-        let router = Router::new()
+    fn router(&self) -> Router {
+        Router::new()
             .route("/", get(root))
             .route("/health", get(health))
             .route("/json", get(json_status))
@@ -104,10 +111,44 @@ impl AppBackend {
             .route("/cookie/clear", any(cookie_clear))
             .route("/redirect/{n}", get(redirect_n))
             .fallback(not_found)
-            .with_state(self.shared.clone());
+            .with_state(self.shared.clone())
+    }
+
+    fn serve(&mut self, listener: TcpListener) -> anyhow::Result<()> {
         let name = format!("app-{}", self.shared.name);
-        self.server = Some(InProcessServer::start(&name, listener, router)?);
+        self.server = Some(InProcessServer::start(&name, listener, self.router())?);
+        if let Some(path) = self.unix.clone() {
+            self.serve_unix(&path)?;
+        }
         Ok(())
+    }
+
+    /// Binds `path` afresh (a stale socket file is removed first) with a large backlog.
+    fn serve_unix(&mut self, path: &FsPath) -> anyhow::Result<()> {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => bail!("cannot remove the stale socket {}: {e}", path.display()),
+        }
+        let listener = bind_unix(path)?;
+        let name = format!("app-{}-unix", self.shared.name);
+        self.unix_server = Some(InProcessServer::start_unix(&name, listener, self.router())?);
+        Ok(())
+    }
+
+    /// Also serve on the unix socket `path` from now on, and after every
+    /// [`AppBackend::start_again`] (served only while the TCP port is).
+    pub fn listen_unix(&mut self, path: &FsPath) -> anyhow::Result<()> {
+        self.unix = Some(path.to_path_buf());
+        if self.server.is_some() {
+            self.serve_unix(path)?;
+        }
+        Ok(())
+    }
+
+    /// The unix socket given to [`AppBackend::listen_unix`].
+    pub fn unix_path(&self) -> Option<&FsPath> {
+        self.unix.as_deref()
     }
 
     /// The name given to [`AppBackend::start`].
@@ -150,6 +191,12 @@ impl AppBackend {
     /// Closes the port and every open connection; connections are refused until
     /// [`AppBackend::start_again`].
     pub fn stop(&mut self) {
+        if let Some(mut server) = self.unix_server.take() {
+            server.shutdown();
+        }
+        if let Some(path) = &self.unix {
+            let _ = std::fs::remove_file(path);
+        }
         if let Some(mut server) = self.server.take() {
             server.shutdown();
         }
@@ -179,6 +226,12 @@ impl Drop for AppBackend {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A unix listener. std listens with a backlog of -1 on Linux (the kernel's somaxconn, 4096
+/// here): a burst of connects from nginx must not meet EAGAIN, which nginx turns into 502.
+fn bind_unix(path: &FsPath) -> anyhow::Result<std::os::unix::net::UnixListener> {
+    std::os::unix::net::UnixListener::bind(path).with_context(|| format!("bind {}", path.display()))
 }
 
 type AppState = State<Arc<Shared>>;

@@ -17,6 +17,27 @@ impl InProcessServer {
     /// Serves `router` on an already bound listener.
     pub(crate) fn start(name: &str, listener: TcpListener, router: axum::Router) -> anyhow::Result<InProcessServer> {
         listener.set_nonblocking(true).context("listener set_nonblocking")?;
+        Self::spawn(name, router, move || tokio::net::TcpListener::from_std(listener))
+    }
+
+    /// Serves `router` on an already bound unix-domain listener.
+    pub(crate) fn start_unix(
+        name: &str,
+        listener: std::os::unix::net::UnixListener,
+        router: axum::Router,
+    ) -> anyhow::Result<InProcessServer> {
+        listener.set_nonblocking(true).context("listener set_nonblocking")?;
+        Self::spawn(name, router, move || tokio::net::UnixListener::from_std(listener))
+    }
+
+    fn spawn<L: axum::serve::Listener>(
+        name: &str,
+        router: axum::Router,
+        listener: impl FnOnce() -> std::io::Result<L> + Send + 'static,
+    ) -> anyhow::Result<InProcessServer>
+    where
+        L::Addr: std::fmt::Debug,
+    {
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().context("build a tokio runtime")?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -25,7 +46,7 @@ impl InProcessServer {
             .name(format!("standby-e2e-{name}"))
             .spawn(move || {
                 runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                    let listener = match listener() {
                         Ok(l) => {
                             let _ = ready_tx.send(Ok(()));
                             l

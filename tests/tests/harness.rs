@@ -380,3 +380,27 @@ fn server_process_reports_start_failures_and_kills_its_group() {
     assert_gone("sh", pid);
     assert!(!pid_alive(child), "the background sleep survived");
 }
+
+#[test]
+fn app_backend_also_serves_on_a_unix_socket_across_restarts() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blue.sock");
+    let mut app = AppBackend::start("blue").unwrap();
+    app.listen_unix(&path).unwrap();
+    let get = |path: &std::path::Path| -> std::io::Result<String> {
+        let mut s = std::os::unix::net::UnixStream::connect(path)?;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    };
+    let answer = get(&path).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("hello from blue"), "{answer}");
+    app.stop();
+    assert!(!path.exists(), "the socket file goes with the server");
+    assert!(get(&path).is_err());
+    app.start_again().unwrap();
+    assert!(get(&path).unwrap().contains("x-backend: blue"));
+    assert_eq!(app.unix_path(), Some(path.as_path()));
+}

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use standby_common::exit::{self, Code};
@@ -40,12 +41,14 @@ impl fmt::Display for Color {
     }
 }
 
-/// A colour with its address (`host:port`).
+/// A colour with its address (`host:port`: health checks and the smoke suite go there) and,
+/// in socket mode, the unix socket that the live link points at while it is live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backend {
     pub color: Color,
     pub address: String,
     pub port: u16,
+    pub socket: Option<PathBuf>,
 }
 
 impl Backend {
@@ -62,7 +65,13 @@ impl Backend {
         if host.is_empty() || host.contains('/') || port == 0 {
             return Err(bad());
         }
-        Ok(Backend { color, address: address.to_string(), port })
+        Ok(Backend { color, address: address.to_string(), port, socket: None })
+    }
+
+    /// The same colour with a unix socket.
+    pub fn with_socket(mut self, socket: Option<PathBuf>) -> Backend {
+        self.socket = socket;
+        self
     }
 
     /// `http://ADDRESS<path>`.
@@ -70,13 +79,14 @@ impl Backend {
         format!("http://{}{path}", self.address)
     }
 
-    /// The values of `{color} {version} {address} {port}`.
+    /// The values of `{color} {version} {address} {port} {socket}` (`{socket}` empty without one).
     pub fn vars(&self, version: Option<&str>) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("color", self.color.to_string()),
             ("version", version.unwrap_or_default().to_string()),
             ("address", self.address.clone()),
             ("port", self.port.to_string()),
+            ("socket", self.socket.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
         ])
     }
 }
@@ -107,6 +117,8 @@ mod tests {
         let b = Backend::new(Color::Green, "127.0.0.1:3002").expect("valid");
         let line = render("start app@{color} {version} {port} {address} {other}", &b.vars(Some("v2; rm -rf /")));
         assert_eq!(line, "start app@green 'v2; rm -rf /' 3002 127.0.0.1:3002 {other}");
+        let b = b.with_socket(Some("/run/app/green.sock".into()));
+        assert_eq!(render("serve --unix {socket}", &b.vars(None)), "serve --unix /run/app/green.sock");
     }
 
     #[test]

@@ -19,6 +19,17 @@
 //! [blue-green-deploy.green]
 //! address = "127.0.0.1:3002"
 //! ```
+//!
+//! Switching without a reload (optional): each colour also listens on a unix socket, nginx's
+//! upstream names `unix:<live-socket>` once, and a switch renames a symlink over it.
+//!
+//! ```toml
+//! [blue-green-deploy]
+//! live-socket = "/run/app/live.sock"
+//! [blue-green-deploy.blue]
+//! address = "127.0.0.1:3001"
+//! socket = "/run/app/blue.sock"
+//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -70,8 +81,13 @@ standby_common::section! {
         /// switch is verified to reach the new colour through nginx [default: none]
         #[arg(long, value_name = "NAME")]
         pub color_header: Option<String>,
-        /// The blue colour: `[blue-green-deploy.blue] address = "127.0.0.1:3001"` (as a flag,
-        /// the address)
+        /// The symlink nginx proxies to (`server unix:PATH;`), renamed atomically onto the live
+        /// colour's `socket` at a switch: no reload, no failed keep-alive request. Needs
+        /// `socket` on both colours [default: none: switch by include swap + reload]
+        #[arg(long, value_name = "PATH")]
+        pub live_socket: Option<PathBuf>,
+        /// The blue colour: `[blue-green-deploy.blue] address = "127.0.0.1:3001"` and optionally
+        /// `socket = "/run/app/blue.sock"` (as a flag, ADDRESS[,SOCKET])
         #[arg(long, value_name = "ADDRESS")]
         pub blue: Option<ColorSpec>,
         /// The green colour: `[blue-green-deploy.green] address = "127.0.0.1:3002"`
@@ -103,34 +119,52 @@ impl fmt::Display for Argv {
     }
 }
 
-/// One colour's table: where it listens (`host:port`).
+/// One colour's table: where it listens (`host:port`), and optionally its unix socket (the
+/// path `live-socket` points at while it is live).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "BTreeMap<String, String>")]
 pub struct ColorSpec {
     pub address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
 }
 
 impl TryFrom<BTreeMap<String, String>> for ColorSpec {
     type Error = String;
 
-    /// Only a table with `address` (a list or a bare string is refused).
+    /// Only a table with `address` and optionally `socket` (a list or a bare string is refused).
     fn try_from(mut table: BTreeMap<String, String>) -> Result<Self, String> {
         let address = table.remove("address").ok_or("missing key `address`")?;
+        let socket = table.remove("socket");
         if let Some(key) = table.keys().next() {
-            return Err(format!("unknown key `{key}`, expected `address`"));
+            return Err(format!("unknown key `{key}`, expected `address` or `socket`"));
         }
-        address.parse()
+        let mut spec: ColorSpec = address.parse()?;
+        spec.socket = socket.map(|s| socket_path(&s)).transpose()?;
+        Ok(spec)
     }
+}
+
+fn socket_path(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s.trim().trim_start_matches("unix:"));
+    if !path.is_absolute() {
+        return Err(format!("socket {s:?} must be an absolute path, e.g. /run/app/blue.sock"));
+    }
+    Ok(path)
 }
 
 impl FromStr for ColorSpec {
     type Err = String;
 
+    /// `ADDRESS` or `ADDRESS,SOCKET`.
     fn from_str(s: &str) -> Result<Self, String> {
-        let address = s.trim();
+        let (address, socket) = match s.split_once(',') {
+            Some((a, sock)) => (a.trim(), Some(socket_path(sock)?)),
+            None => (s.trim(), None),
+        };
         if address.is_empty() {
             return Err("an empty address".into());
         }
-        Ok(ColorSpec { address: address.to_string() })
+        Ok(ColorSpec { address: address.to_string(), socket })
     }
 }

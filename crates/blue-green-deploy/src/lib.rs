@@ -1,6 +1,7 @@
 //! blue-green-deploy: zero-downtime deploys behind nginx. `deploy` starts the idle colour,
 //! waits for its health, runs the smoke suite against it in-process (smoke-test's library),
-//! switches nginx (`nginx -t` first, the old include restored when rejected), verifies and
+//! switches nginx (`nginx -t` first, the old include restored when rejected; then a reload,
+//! or with `live-socket` a symlink renamed onto the colour's unix socket), verifies and
 //! watches through nginx, rolls back on failure, drains and stops the old colour. `status`,
 //! `switch --to COLOR` and `rollback` complete it.
 //!

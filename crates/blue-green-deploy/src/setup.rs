@@ -48,7 +48,34 @@ fn backend(color: Color, spec: &Option<ColorSpec>) -> anyhow::Result<Backend> {
             "[blue-green-deploy.{color}] address is not set (e.g. address = \"127.0.0.1:3001\"; flag --{color})"
         ))
     })?;
-    Backend::new(color, &spec.address)
+    Ok(Backend::new(color, &spec.address)?.with_socket(spec.socket.clone()))
+}
+
+/// Socket mode needs `live-socket` and a `socket` on both colours, all different.
+fn check_sockets(config: &Config, blue: &Backend, green: &Backend) -> anyhow::Result<()> {
+    match (&config.live_socket, &blue.socket, &green.socket) {
+        (None, None, None) => Ok(()),
+        (Some(link), Some(b), Some(g)) => {
+            if b == g || link == b || link == g {
+                return Err(usage(format!(
+                    "live-socket ({}), blue's socket ({}) and green's ({}) must be three different paths",
+                    link.display(),
+                    b.display(),
+                    g.display()
+                )));
+            }
+            if !link.is_absolute() {
+                return Err(usage(format!("live-socket {} must be an absolute path", link.display())));
+            }
+            Ok(())
+        }
+        (None, _, _) => {
+            Err(usage("a colour has a socket but live-socket is not set (e.g. live-socket = \"/run/app/live.sock\")"))
+        }
+        (Some(_), _, _) => Err(usage(
+            "live-socket is set: both [blue-green-deploy.blue] and [blue-green-deploy.green] need socket = PATH",
+        )),
+    }
 }
 
 impl Setup {
@@ -62,6 +89,7 @@ impl Setup {
         if blue.address == green.address {
             return Err(usage(format!("blue and green have the same address {}", blue.address)));
         }
+        check_sockets(&config, &blue, &green)?;
         if let Some(url) = &config.public_url {
             smoke_test::suite::check_url(url).map_err(|e| usage(format!("public-url: {e}")))?;
         }
@@ -74,7 +102,8 @@ impl Setup {
         };
         let smoke_config: smoke_test::config::Config = ctx.config.section_or_default("smoke-test")?;
         let smoke_options = smoke_test::RunOptions::from_config(&smoke_config)?;
-        let proxy = Box::new(Nginx { upstream_file, argv: config.nginx.0.clone() });
+        let proxy =
+            Box::new(Nginx { upstream_file, argv: config.nginx.0.clone(), live_socket: config.live_socket.clone() });
         let prober = Prober::new(config.color_header.clone())?;
         let state = ctx.state()?;
         Ok(Setup { ctx, config, blue, green, proxy, prober, state, suite, smoke_options })
@@ -90,10 +119,43 @@ impl Setup {
     /// The live colour, from the proxy's configuration. An address that is neither colour's
     /// is an error (exit 1): someone changed the file by hand.
     pub fn live(&self) -> anyhow::Result<Option<Color>> {
-        let Some(address) = self.proxy.live_address()? else {
+        self.color_of(self.proxy.live_address()?)
+    }
+
+    /// The colour connections go to now (socket mode: the link's target), which differs from
+    /// [`Setup::live`] only after a run was killed between writing the file and the link.
+    pub fn traffic(&self) -> anyhow::Result<Option<Color>> {
+        self.color_of(self.proxy.traffic_address()?)
+    }
+
+    /// A sentence when the file and the link disagree (the file is the truth; the next
+    /// deploy repairs the link from it).
+    pub fn mismatch(&self) -> anyhow::Result<Option<String>> {
+        let (live, traffic) = (self.live()?, self.traffic()?);
+        if live == traffic {
+            return Ok(None);
+        }
+        let name = |c: Option<Color>| c.map(|c| c.to_string()).unwrap_or_else(|| "nothing".into());
+        Ok(Some(format!(
+            "{} names {} but connections go to {} (an interrupted switch); the next deploy repairs the link",
+            self.proxy.describe(),
+            name(live),
+            name(traffic)
+        )))
+    }
+
+    fn color_of(&self, address: Option<String>) -> anyhow::Result<Option<Color>> {
+        let Some(address) = address else {
             return Ok(None);
         };
-        Color::ALL.into_iter().find(|c| self.backend(*c).address == address).map(Some).ok_or_else(|| {
+        let matches = |b: &Backend| {
+            b.address == address
+                || b.socket.as_ref().is_some_and(|s| {
+                    let s = s.display().to_string();
+                    s == address || format!("unix:{s}") == address
+                })
+        };
+        Color::ALL.into_iter().find(|c| matches(self.backend(*c))).map(Some).ok_or_else(|| {
             exit::error(
                 Code::Failed,
                 format!(

@@ -2,6 +2,7 @@
 //! pick instead, in the same run, and every figure becomes one row of
 //! `target/bench/report.json` (a JSON array, rewritten each run) and of the printed table.
 
+mod deploy;
 mod failover;
 mod help;
 mod monitor;
@@ -83,6 +84,28 @@ impl Row {
             machine: machine(),
         }
     }
+
+    /// A row whose goal is "ours >= floor" (higher is better), measured once, no anchor.
+    pub fn at_least(
+        bench: &'static str,
+        metric: impl Into<String>,
+        ours: f64,
+        anchor: impl Into<String>,
+        floor: f64,
+    ) -> Row {
+        Row {
+            bench,
+            metric: metric.into(),
+            ours: round(ours),
+            theirs: None,
+            anchor: anchor.into(),
+            ratio: None,
+            goal: format!(">= {}", round(floor)),
+            met: ours >= floor,
+            runs: 1,
+            machine: machine(),
+        }
+    }
 }
 
 type Bench = fn() -> anyhow::Result<Vec<Row>>;
@@ -93,6 +116,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("monitor", monitor::run),
     ("failover", failover::run),
     ("promote", promote::run),
+    ("deploy", deploy::run),
     ("power", power::run),
 ];
 
@@ -104,7 +128,10 @@ pub fn bench(names: &[String]) -> anyhow::Result<()> {
         }
     }
     let mut build = cargo();
-    build.args(["build", "--release", "--workspace", "--bins", "--exclude", "xtask"]);
+    build.args(["build", "--workspace", "--bins", "--exclude", "xtask"]);
+    if profile() == "release" {
+        build.arg("--release");
+    }
     step(build)?;
     let mut rows = Vec::new();
     for (name, run) in BENCHES {
@@ -143,9 +170,20 @@ fn print_table(rows: &[Row]) {
     }
 }
 
-/// The release build of one of our binaries.
+/// The build of one of our binaries that `bench` made: `<target dir>/release/NAME`
+/// (`debug/` with `STANDBY_BENCH_PROFILE=debug`; `$CARGO_TARGET_DIR` honoured).
 pub fn release_bin(name: &str) -> std::path::PathBuf {
-    root().join("target/release").join(name)
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root().join("target"));
+    target.join(profile()).join(name)
+}
+
+/// `release`, or `debug` when `STANDBY_BENCH_PROFILE=debug` (a quick run; say so with the figures).
+fn profile() -> &'static str {
+    match std::env::var("STANDBY_BENCH_PROFILE").as_deref() {
+        Ok("debug") => "debug",
+        _ => "release",
+    }
 }
 
 /// Median wall time of `runs` runs of `f`.

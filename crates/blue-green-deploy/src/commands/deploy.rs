@@ -37,19 +37,22 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     let from = setup.live()?;
     let to = from.map(Color::other).unwrap_or(Color::Blue);
     let mut run = Run::begin(setup, "deploy", from, to, args.version.clone(), STEPS)?;
+    // Socket mode: a link that disagrees with the file (a run killed between the two).
+    let mismatch = setup.mismatch()?;
     if let Some(left) = &interrupted {
         run.report.interrupted_before = Some(left.left_behind());
-        // It may have written the upstream file without reloading: make the proxy serve
-        // what the file says (a colour that was healthy when written) before going on.
-        if matches!(left.step.as_str(), "switch" | "verify" | "watch" | "rollback") {
-            let resynced = run.step("resync", |s| {
-                s.proxy.apply().map_err(|e| format!("{e:#}"))?;
-                Ok(((), format!("{} applied as it stands", s.proxy.describe())))
-            });
-            if let Err(e) = resynced {
-                return run
-                    .finish(Outcome::Failed, format!("the interrupted run's proxy state could not be applied: {e}"));
-            }
+    }
+    let stopped_after_switch =
+        interrupted.as_ref().is_some_and(|l| matches!(l.step.as_str(), "switch" | "verify" | "watch" | "rollback"));
+    // It may have written the upstream file without reloading (or relinking): make the proxy
+    // serve what the file says (a colour that was healthy when written) first.
+    if stopped_after_switch || mismatch.is_some() {
+        let resynced = run.step("resync", |s| {
+            s.proxy.apply().map_err(|e| format!("{e:#}"))?;
+            Ok(((), format!("{} applied as it stands", s.proxy.describe())))
+        });
+        if let Err(e) = resynced {
+            return run.finish(Outcome::Failed, format!("the interrupted run's proxy state could not be applied: {e}"));
         }
     }
     let version = args.version.clone();

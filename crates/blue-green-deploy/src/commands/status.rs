@@ -1,6 +1,6 @@
 //! `status`: the live colour (read from the proxy's configuration, the one source of truth),
 //! both colours' health, and the last deploy, switch or rollback with its outcome, or what an
-//! interrupted one left running. Exit 0 when the live colour is healthy, 1 otherwise.
+//! interrupted one left running, and (socket mode) a link that disagrees with the file. Exit 0 when the live colour is healthy, 1 otherwise.
 
 use std::fmt;
 
@@ -16,6 +16,9 @@ use crate::setup::Setup;
 struct ColorStatus {
     color: Color,
     address: String,
+    /// Socket mode: the colour's unix socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    socket: Option<String>,
     live: bool,
     health: Probe,
 }
@@ -30,6 +33,9 @@ struct Status {
     /// Set when the last run was interrupted: what it may have left running.
     #[serde(skip_serializing_if = "Option::is_none")]
     interrupted: Option<String>,
+    /// Socket mode: set when the link and the file disagree (the file is the truth).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mismatch: Option<String>,
 }
 
 impl fmt::Display for Status {
@@ -41,7 +47,11 @@ impl fmt::Display for Status {
         for c in &self.colors {
             let mark = if c.live { "*" } else { " " };
             let health = if c.health.ok { "healthy".to_string() } else { format!("not healthy: {}", c.health) };
-            writeln!(f, "{mark} {:<6} {:<22} {health}", c.color.as_str(), c.address)?;
+            let socket = c.socket.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+            writeln!(f, "{mark} {:<6} {:<22} {health}{socket}", c.color.as_str(), c.address)?;
+        }
+        if let Some(m) = &self.mismatch {
+            writeln!(f, "warning: {m}")?;
         }
         if let Some(left) = &self.interrupted {
             writeln!(f, "warning: {left}")?;
@@ -67,6 +77,7 @@ pub fn run(setup: &Setup) -> anyhow::Result<Code> {
         .map(|c| ColorStatus {
             color: c,
             address: setup.backend(c).address.clone(),
+            socket: setup.backend(c).socket.as_ref().map(|p| p.display().to_string()),
             live: live == Some(c),
             health: setup.prober.probe(&setup.health_url(c), None),
         })
@@ -74,7 +85,8 @@ pub fn run(setup: &Setup) -> anyhow::Result<Code> {
     let last = record::load(&setup.state)?;
     let interrupted = last.as_ref().filter(|r| r.interrupted()).map(Record::left_behind);
     let healthy = colors.iter().any(|c| c.live && c.health.ok);
-    let status = Status { source: setup.proxy.describe(), live, colors, last, interrupted };
+    let mismatch = setup.mismatch()?;
+    let status = Status { source: setup.proxy.describe(), live, colors, last, interrupted, mismatch };
     let code = if healthy { Code::Ok } else { Code::Failed };
     setup.ctx.output.report(&status, code)?;
     Ok(code)

@@ -46,10 +46,13 @@ fn handle(apps: &Arc<Mutex<[AppBackend; 2]>>, upstream: &Path, line: &str) -> bo
             if version.contains("flaky") {
                 let (apps, upstream, port) = (apps.clone(), upstream.to_path_buf(), app.port);
                 let i = index(color);
+                let socket = format!("/{color}.sock");
                 std::thread::spawn(move || {
                     // Turns bad once traffic is sent its way (the event: the include names it).
-                    let names_it =
-                        || std::fs::read_to_string(&upstream).is_ok_and(|t| t.contains(&format!(":{port};")));
+                    let names_it = || {
+                        std::fs::read_to_string(&upstream)
+                            .is_ok_and(|t| t.contains(&format!(":{port};")) || t.contains(&socket))
+                    };
                     if standby_e2e::process::wait_until(Duration::from_secs(60), names_it) {
                         apps.lock().unwrap_or_else(|p| p.into_inner())[i].set_healthy(false);
                     }
@@ -68,9 +71,25 @@ fn handle(apps: &Arc<Mutex<[AppBackend; 2]>>, upstream: &Path, line: &str) -> bo
 impl Fleet {
     /// Blue live and running, green stopped; `extra` goes into the `[blue-green-deploy]` section.
     pub fn start(extra: &str) -> Fleet {
-        let blue = AppBackend::start("blue").expect("blue");
+        Fleet::start_with(extra, false)
+    }
+
+    /// Socket mode: each colour also listens on `<dir>/<colour>.sock`, nginx proxies to
+    /// `unix:<dir>/live.sock`, a symlink to blue's socket.
+    pub fn start_sockets(extra: &str) -> Fleet {
+        Fleet::start_with(extra, true)
+    }
+
+    fn start_with(extra: &str, sockets: bool) -> Fleet {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sock = |name: &str| dir.path().join(format!("{name}.sock"));
+        let mut blue = AppBackend::start("blue").expect("blue");
         blue.set_body("blue release-1");
         let mut green = AppBackend::start("green").expect("green");
+        if sockets {
+            blue.listen_unix(&sock("blue")).expect("blue socket");
+            green.listen_unix(&sock("green")).expect("green socket");
+        }
         green.stop();
         let ports = [blue.port, green.port];
         let nginx = Nginx::start(NginxOptions {
@@ -98,7 +117,31 @@ impl Fleet {
                 );
             }
         });
-        let dir = tempfile::tempdir().expect("temp dir");
+        if sockets {
+            let text = format!("# live-socket: {}\nserver unix:{};\n", sock("blue").display(), sock("live").display());
+            std::os::unix::fs::symlink(sock("blue"), sock("live")).expect("link");
+            std::fs::write(nginx.upstream_path(), text).expect("upstream");
+            nginx.reload().expect("reload");
+        }
+        let socket_keys = |name: &str| {
+            if sockets {
+                format!("socket = {:?}\n", sock(name).display().to_string())
+            } else {
+                String::new()
+            }
+        };
+        let live_socket =
+            if sockets { format!("live-socket = {:?}", sock("live").display().to_string()) } else { String::new() };
+        // Holds: while `<dir>/hold-NAME` exists, the start or stop command (after it did its
+        // work) or `nginx -t` waits, so that a test can kill -9 a deploy inside that step.
+        let hold = dir.path().join("hold.sh");
+        std::fs::write(&hold, "while [ -e \"$(dirname \"$0\")/hold-$1\" ]; do sleep 0.05; done\n").expect("hold.sh");
+        let nginx_sh = dir.path().join("nginx.sh");
+        std::fs::write(
+            &nginx_sh,
+            format!("case \" $* \" in *\" -t \"*) sh {} nginx-t;; esac\nexec nginx \"$@\"\n", hold.display()),
+        )
+        .expect("nginx.sh");
         let suite = dir.path().join("smoke.toml");
         std::fs::write(
             &suite,
@@ -113,25 +156,30 @@ impl Fleet {
             format!(
                 "[blue-green-deploy]\n\
                  upstream-file = {upstream:?}\n\
-                 nginx = [\"nginx\", \"-p\", {prefix:?}, \"-c\", {conf:?}]\n\
-                 start = \"curl -fsS {ctl}/start/{{color}}/{{version}}\"\n\
-                 stop = \"curl -fsS {ctl}/stop/{{color}}\"\n\
+                 nginx = [\"sh\", {nginx_sh:?}, \"-p\", {prefix:?}, \"-c\", {conf:?}]\n\
+                 start = \"curl -fsS {ctl}/start/{{color}}/{{version}} && sh {hold} start\"\n\
+                 stop = \"curl -fsS {ctl}/stop/{{color}} && sh {hold} stop\"\n\
                  health-path = \"/health\"\n\
                  smoke-suite = {suite:?}\n\
                  public-url = \"{public}\"\n\
                  color-header = \"X-Backend\"\n\
                  {drain}\n\
+                 {live_socket}\n\
                  {extra}\n\n\
-                 [blue-green-deploy.blue]\naddress = \"127.0.0.1:{b}\"\n\
-                 [blue-green-deploy.green]\naddress = \"127.0.0.1:{g}\"\n",
+                 [blue-green-deploy.blue]\naddress = \"127.0.0.1:{b}\"\n{bs}\
+                 [blue-green-deploy.green]\naddress = \"127.0.0.1:{g}\"\n{gs}",
                 upstream = nginx.upstream_path().display().to_string(),
                 prefix = nginx.prefix.display().to_string(),
                 conf = nginx.conf_path().display().to_string(),
+                nginx_sh = nginx_sh.display().to_string(),
+                hold = hold.display(),
                 suite = suite.display().to_string(),
                 public = nginx.url("/app"),
                 drain = if extra.contains("drain") { "" } else { "drain = \"0s\"" },
                 b = ports[0],
                 g = ports[1],
+                bs = socket_keys("blue"),
+                gs = socket_keys("green"),
             ),
         )
         .expect("config");
@@ -167,10 +215,10 @@ impl Fleet {
     /// The colour the include names.
     pub fn live_in_file(&self) -> &'static str {
         let text = self.upstream();
-        if text.contains(&format!(":{};", self.ports[1])) {
+        if text.contains(&format!(":{};", self.ports[1])) || text.contains("/green.sock") {
             "green"
         } else {
-            assert!(text.contains(&format!(":{};", self.ports[0])), "{text}");
+            assert!(text.contains(&format!(":{};", self.ports[0])) || text.contains("/blue.sock"), "{text}");
             "blue"
         }
     }
@@ -197,4 +245,27 @@ pub fn parse(out: &Output) -> (i32, serde_json::Value, String) {
         panic!("stdout is not JSON ({e}): {}\nstderr: {stderr}", String::from_utf8_lossy(&out.stdout))
     });
     (out.status.code().unwrap_or(-1), json, stderr)
+}
+
+impl Fleet {
+    /// While the returned guard lives, the step `name` (`start`, `stop`, `nginx-t`) waits.
+    pub fn hold(&self, name: &str) -> Hold {
+        let path = self.dir.path().join(format!("hold-{name}"));
+        std::fs::write(&path, "").expect("hold file");
+        Hold(path)
+    }
+
+    /// Socket mode: where `live.sock` points.
+    pub fn link_target(&self) -> PathBuf {
+        std::fs::read_link(self.dir.path().join("live.sock")).expect("live.sock is a symlink")
+    }
+}
+
+/// Removes its hold file on drop.
+pub struct Hold(PathBuf);
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

@@ -217,3 +217,184 @@ fn a_deploy_killed_during_the_watch_leaves_a_healthy_live_colour_and_is_reported
     assert!(json["interrupted_before"].as_str().is_some_and(|s| s.contains("watch")), "{json:#}");
     assert_eq!(json["steps"][0]["step"], "resync");
 }
+
+/// Socket mode: the switch is a symlink renamed over `live.sock`, with no nginx reload, so a
+/// keep-alive client that never retries loses nothing either. Load runs from before the
+/// first deploy to after the rollback, until at least 10,000 requests were answered.
+#[test]
+fn in_socket_mode_a_deploy_and_a_rollback_fail_no_request_even_for_clients_that_never_retry() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::time::{Duration, Instant};
+    let fleet = Fleet::start_sockets("watch = \"3s\"\ndrain = \"2s\"");
+    let nginx_pid = fleet.nginx.pid().expect("nginx runs");
+    let workers =
+        || std::fs::read_to_string(format!("/proc/{nginx_pid}/task/{nginx_pid}/children")).unwrap_or_default();
+    let workers_before = workers();
+    assert!(!workers_before.trim().is_empty(), "nginx's workers are listed");
+    let started = Instant::now();
+    let mut load = load::Load::start(fleet.nginx.port, 4);
+    assert!(standby_e2e::process::wait_until(Duration::from_secs(30), || load.answered() > 200));
+
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-2"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert!(fleet.link_target().ends_with("green.sock"));
+    assert_eq!(fleet.through_nginx().0, "green");
+    // An automatic rollback (the version turns unhealthy during the watch)...
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-flaky"]);
+    assert_eq!((code, outcome(&json)), (1, "rolled-back"), "{json:#} {stderr}");
+    assert!(fleet.link_target().ends_with("green.sock"));
+    // ...and a `rollback` by hand to a colour started by hand.
+    fleet.start_color("blue", "release-4");
+    let (code, json, stderr) = fleet.run(&["rollback"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert_eq!((fleet.live_in_file(), fleet.through_nginx().0.as_str()), ("blue", "blue"));
+
+    assert!(standby_e2e::process::wait_until(Duration::from_secs(60), || load.answered() >= 10_000));
+    load.stop();
+    let seconds = started.elapsed().as_secs_f64();
+    let (ka, cl) = (&load.keepalive, &load.close);
+    let never_retrying = ka.failed.load(SeqCst) + ka.retried.load(SeqCst);
+    let report = format!(
+        "{:.0} requests/s over {seconds:.1} s; keep-alive: {} ok, {} failed, {} closed before an answer \
+         (failures of a client that never retries: {never_retrying}); Connection: close: {} ok, {} failed",
+        load.answered() as f64 / seconds,
+        ka.ok.load(SeqCst),
+        ka.failed.load(SeqCst),
+        ka.retried.load(SeqCst),
+        cl.ok.load(SeqCst),
+        cl.failed.load(SeqCst),
+    );
+    eprintln!("{report}");
+    assert_eq!(never_retrying, 0, "{report}");
+    assert_eq!(cl.failed.load(SeqCst), 0, "{report}");
+    assert_eq!(workers(), workers_before, "nginx was never reloaded (same worker)");
+}
+
+#[test]
+fn in_socket_mode_status_reports_a_link_that_disagrees_with_the_file_and_deploy_repairs_it() {
+    let fleet = Fleet::start_sockets("watch = \"1s\"");
+    fleet.start_color("green", "release-2");
+    // As if a switch to green was killed after writing the file, before renaming the link.
+    let text = fleet.upstream().replace("/blue.sock", "/green.sock");
+    std::fs::write(fleet.nginx.upstream_path(), text).expect("write");
+    let (code, json, stderr) = fleet.run(&["status"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert_eq!(json["live"], "green");
+    let said = json["mismatch"].as_str().unwrap_or_default();
+    assert!(said.contains("names green") && said.contains("go to blue"), "{json:#}");
+    assert_eq!(fleet.through_nginx().0, "blue", "traffic still follows the link");
+
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-3"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert_eq!(json["steps"][0]["step"], "resync", "{json:#}");
+    assert_eq!((fleet.live_in_file(), fleet.through_nginx().0.as_str()), ("blue", "blue"));
+    assert!(fleet.link_target().ends_with("blue.sock"));
+    let (_, json, _) = fleet.run(&["status"]);
+    assert!(json.get("mismatch").is_none(), "{json:#}");
+}
+
+/// kill -9 of `deploy` inside each step (held there by the fleet's hold files, or by a long
+/// watch or drain): afterwards nginx sends traffic to a colour that runs and is healthy,
+/// `status` exits 0 and names the step the run stopped at, and the next deploy recovers.
+fn killed_at_each_step_leaves_a_healthy_live_colour(fleet: &Fleet, sockets: bool) {
+    let last = fleet.state_dir().join("last.json");
+    let step_is =
+        |step: &str| std::fs::read_to_string(&last).is_ok_and(|t| t.contains(&format!("\"step\": \"{step}\"")));
+    let cases: [(&str, Option<&str>, &[&str]); 5] = [
+        ("start", Some("start"), &[]),
+        ("switch", Some("nginx-t"), &[]),
+        ("watch", None, &["--watch=60s"]),
+        ("drain", None, &["--watch=1s", "--drain=60s"]),
+        ("stop-old", Some("stop"), &["--watch=1s"]),
+    ];
+    for (i, (step, hold, flags)) in cases.into_iter().enumerate() {
+        let live_before = fleet.live_in_file();
+        let to = if live_before == "blue" { "green" } else { "blue" };
+        let upstream_before = fleet.upstream();
+        let held = hold.map(|h| fleet.hold(h));
+        let version = format!("release-k{i}");
+        let mut args = vec!["deploy", "--version", version.as_str()];
+        args.extend_from_slice(flags);
+        let mut child = fleet
+            .command(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        // Inside the step: for the held ones, past the point the step holds at.
+        let inside = || {
+            step_is(step)
+                && match step {
+                    "start" => fleet.running(to),
+                    "switch" => fleet.upstream() != upstream_before,
+                    "stop-old" => !fleet.running(live_before),
+                    _ => true,
+                }
+        };
+        assert!(standby_e2e::process::wait_until(std::time::Duration::from_secs(60), inside), "deploy reached {step}");
+        child.kill().expect("kill -9");
+        child.wait().expect("reaped");
+        drop(held);
+
+        let resp = standby_e2e::http_client::get(&fleet.nginx.url("/app/")).expect("GET through nginx");
+        let answered = resp.header("x-backend").unwrap_or_default().to_string();
+        assert_eq!(resp.status, 200, "killed in {step}: {}", resp.text());
+        assert!(fleet.running(&answered), "killed in {step}: traffic goes to {answered}, which runs");
+        let (code, json, stderr) = fleet.run(&["status"]);
+        assert_eq!(code, 0, "killed in {step}: {json:#} {stderr}");
+        let said = json["interrupted"].as_str().unwrap_or_default();
+        assert!(said.contains(&format!("step `{step}`")), "killed in {step}: {json:#}");
+        if sockets && step == "switch" {
+            // Killed between writing the file and renaming the link.
+            assert_eq!(fleet.live_in_file(), to);
+            assert!(json["mismatch"].is_string(), "{json:#}");
+        }
+    }
+    // The next deploy repairs what was left and deploys.
+    let (code, json, stderr) = fleet.run(&["deploy", "--version", "release-9", "--watch=1s"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    let (code, json, _) = fleet.run(&["status"]);
+    assert_eq!(code, 0);
+    assert!(json.get("mismatch").is_none() && json.get("interrupted").is_none(), "{json:#}");
+    assert_eq!(fleet.through_nginx().0, fleet.live_in_file());
+}
+
+#[test]
+fn a_deploy_killed_at_each_step_leaves_a_healthy_live_colour() {
+    killed_at_each_step_leaves_a_healthy_live_colour(&Fleet::start(""), false);
+}
+
+#[test]
+fn in_socket_mode_a_deploy_killed_at_each_step_leaves_a_healthy_live_colour() {
+    killed_at_each_step_leaves_a_healthy_live_colour(&Fleet::start_sockets(""), true);
+}
+
+#[test]
+fn the_first_switch_in_socket_mode_moves_an_address_include_to_the_link_with_one_reload() {
+    let fleet = Fleet::start_sockets("");
+    // An include written before socket mode was configured.
+    let blue_port = fleet.apps.lock().unwrap_or_else(|p| p.into_inner())[0].port;
+    std::fs::write(fleet.nginx.upstream_path(), format!("server 127.0.0.1:{blue_port};\n")).expect("write");
+    fleet.nginx.reload().expect("reload");
+    let (code, json, _) = fleet.run(&["status"]);
+    assert_eq!((code, json["live"].as_str()), (0, Some("blue")), "{json:#}");
+
+    fleet.start_color("green", "release-2");
+    let (code, json, stderr) = fleet.run(&["switch", "--to", "green"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert!(fleet.upstream().contains("server unix:"), "{}", fleet.upstream());
+    assert!(fleet.link_target().ends_with("green.sock"));
+    assert_eq!(fleet.through_nginx().0, "green");
+    // From now on a switch is the rename alone: the same nginx worker serves on.
+    let pid = fleet.nginx.pid().expect("nginx runs");
+    let workers = || std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let settled = standby_e2e::process::wait_until(std::time::Duration::from_secs(30), || {
+        workers().split_whitespace().count() == 1
+    });
+    assert!(settled, "the reload's old worker exits");
+    let before = workers();
+    let (code, json, stderr) = fleet.run(&["switch", "--to", "blue"]);
+    assert_eq!(code, 0, "{json:#} {stderr}");
+    assert_eq!((fleet.live_in_file(), fleet.through_nginx().0.as_str()), ("blue", "blue"));
+    assert_eq!(workers(), before, "no reload");
+}
