@@ -38,6 +38,10 @@ pub struct Args {
     pub promote_timeout: u32,
 }
 
+/// How long replay must stand still, short of the received WAL, with the startup process
+/// waiting for more, before the rest counts as an incomplete record that will never come.
+const INCOMPLETE_TAIL_SETTLE: Duration = Duration::from_millis(200);
+
 /// A post-promote hook that ran.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Hook {
@@ -72,6 +76,10 @@ pub struct Promotion {
     pub synchronous: Option<bool>,
     /// Replay was paused on the standby and was resumed, so that nothing received is lost.
     pub replay_resumed: bool,
+    /// Received WAL that can never be replayed: the tail of a record the old primary had not
+    /// finished sending when it died (replay waits for its end). Part of the loss estimate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete_tail_bytes: Option<u64>,
     /// `synchronous_standby_names` the promoted node had (from its old life) and that was
     /// cleared because no standby streams to it: every commit would have waited forever.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,6 +122,9 @@ impl fmt::Display for Promotion {
         }
         if self.replay_resumed {
             writeln!(f, "replay was paused: resumed it before promoting")?;
+        }
+        if let Some(tail) = self.incomplete_tail_bytes {
+            writeln!(f, "the last {tail} bytes received were an incomplete record (the primary died mid-send)")?;
         }
         if let Some(names) = &self.cleared_synchronous_standby_names {
             writeln!(
@@ -193,18 +204,38 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
         report.replay_resumed = true;
     }
     let deadline = start + args.replay_timeout.get();
+    // Replay is done when it reaches what was received, or when it stands still while the
+    // startup process waits for more WAL: what remains is the start of a record whose end
+    // never arrived (the primary died mid-send), which no amount of waiting replays.
+    let mut stalled_since: Option<(Lsn, Instant)> = None;
     loop {
         let row = local.query_one(
             "SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,
-                    (SELECT timeline_id FROM pg_control_checkpoint())",
+                    (SELECT timeline_id FROM pg_control_checkpoint()),
+                    (SELECT wait_event FROM pg_stat_activity WHERE backend_type = 'startup' LIMIT 1)",
             &[],
         )?;
         report.received_lsn = row.get::<_, Option<String>>(0).and_then(|t| t.parse().ok());
         report.replayed_lsn = row.get::<_, Option<String>>(1).and_then(|t| t.parse().ok());
         report.old_timeline = row.get::<_, Option<i32>>(2).and_then(|t| u32::try_from(t).ok());
-        match (report.received_lsn, report.replayed_lsn) {
-            (Some(received), Some(replayed)) if replayed < received => {}
+        let waiting_for_wal = matches!(
+            row.get::<_, Option<String>>(3).as_deref(),
+            Some("RecoveryWalStream" | "RecoveryRetrieveRetryInterval")
+        );
+        let (received, replayed) = match (report.received_lsn, report.replayed_lsn) {
+            (Some(received), Some(replayed)) if replayed < received => (received, replayed),
             _ => break,
+        };
+        stalled_since = match stalled_since {
+            Some((at, since)) if at == replayed && waiting_for_wal => Some((at, since)),
+            _ if waiting_for_wal => Some((replayed, Instant::now())),
+            _ => None,
+        };
+        if let Some((_, since)) = stalled_since {
+            if since.elapsed() >= INCOMPLETE_TAIL_SETTLE {
+                report.incomplete_tail_bytes = Some(received.0.saturating_sub(replayed.0));
+                break;
+            }
         }
         if Instant::now() >= deadline {
             let why = format!(
