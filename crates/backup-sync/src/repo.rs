@@ -224,9 +224,11 @@ pub struct Pruned {
 
 /// Forget snapshots outside `keep` (per host and path set, as restic groups them), then
 /// prune the data no snapshot references. Refused (exit 3, nothing changed) while a failover
-/// holds the host-wide switching lock.
-pub fn forget_and_prune(repo: &Repository<OpenStatus>, keep: &Keep) -> anyhow::Result<Pruned> {
+/// holds the host-wide switching lock, or while another program (a stock restic) holds a
+/// lock on the repository: it runs under an exclusive restic-format lock (see [`crate::lock`]).
+pub fn forget_and_prune(spec: &RepoSpec, repo: &Repository<OpenStatus>, keep: &Keep) -> anyhow::Result<Pruned> {
     standby_common::switching::ensure_not_switching("backup-sync forget+prune")?;
+    let _exclusive = crate::lock::RepoLock::acquire(&spec.path, repo, true, "forget+prune")?;
     let mut opts = KeepOptions::default();
     let n = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
     opts.keep_last = n(keep.last);

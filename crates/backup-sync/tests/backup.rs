@@ -343,3 +343,231 @@ fn retention_is_refused_with_exit_3_while_a_failover_holds_the_switching_lock() 
     assert_eq!(count(), 1, "retention ran once the switch was over");
     f.restic_check_clean();
 }
+
+/// Poll `cond` until it holds, failing the test after `secs` seconds.
+fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn lock_files(f: &Fixture) -> Vec<PathBuf> {
+    std::fs::read_dir(f.path("repo/locks"))
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| !p.to_string_lossy().contains("/.")).collect())
+        .unwrap_or_default()
+}
+
+impl Fixture {
+    /// A run whose dump reads the FIFO `fifo` until the test writes it: still running, for sure,
+    /// until [`Fixture::release`].
+    fn slow_run_config(&self) {
+        let fifo = self.path("fifo");
+        let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success());
+        self.config(&format!(
+            "[backup-sync.keep]\nlast = 1\n[[backup-sync.dump]]\nkind = \"command\"\nname = \"slow.bin\"\ncommand = \"cat '{}'\"\n",
+            fifo.display()
+        ));
+    }
+
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_backup-sync"))
+            .arg("--config")
+            .arg(self.path("standby.toml"))
+            .arg("--state-dir")
+            .arg(self.path("state"))
+            .args(args)
+            .env(standby_common::switching::RUN_DIR_ENV, self.path("run"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawns")
+    }
+
+    /// Feed the FIFO (if a reader is there) and close it: the dump ends.
+    fn release(&self, data: &[u8]) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let opened =
+            std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(self.path("fifo"));
+        if let Ok(mut w) = opened {
+            // Back to blocking writes once open.
+            let _ = w.write_all(data);
+        }
+    }
+}
+
+#[test]
+fn a_running_backup_holds_a_restic_lock_that_stock_restic_prune_obeys() {
+    let f = Fixture::new();
+    f.slow_run_config();
+    assert_eq!(f.run(&["init"]).code, 0);
+    let child = f.spawn(&["run"]);
+    wait_for("the run's lock file", 60, || !lock_files(&f).is_empty());
+
+    let prune = f.restic(&["prune"]);
+    assert_ne!(prune.code, 0, "restic prune must refuse beside a running backup: {}", prune.stdout);
+    assert!(prune.stderr.contains("already locked"), "{}", prune.stderr);
+    // restic itself reads the lock: its fields, this process.
+    let list = f.restic(&["list", "locks"]);
+    let ids: Vec<&str> = list.stdout.lines().collect();
+    assert_eq!(ids.len(), 1, "one lock: {}{}", list.stdout, list.stderr);
+    let cat = f.restic(&["cat", "lock", ids[0]]);
+    let lock: serde_json::Value = serde_json::from_str(&cat.stdout).expect("restic decrypts our lock");
+    assert_eq!(lock["pid"], child.id(), "{lock}");
+    assert_eq!(lock["exclusive"], false, "{lock}");
+    assert!(lock["hostname"].as_str().is_some_and(|h| !h.is_empty()), "{lock}");
+
+    f.release(&[7u8; 100_000]);
+    let out = child.wait_with_output().expect("run ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ok   forget+prune"), "{stdout}");
+    assert!(lock_files(&f).is_empty(), "the lock is gone after the run: {:?}", lock_files(&f));
+    f.restic_check_clean();
+}
+
+#[test]
+fn a_restic_lock_held_by_stock_restic_refuses_the_run_with_exit_3() {
+    let f = Fixture::new();
+    f.config("[backup-sync.keep]\nlast = 1\n");
+    assert_eq!(f.run(&["init"]).code, 0);
+    assert_eq!(f.run(&["run"]).code, 0);
+    // A stock `restic backup --stdin` holds its (non-exclusive) lock while its stdin is open.
+    let mut restic = Command::new("restic")
+        .arg("-r")
+        .arg(f.path("repo"))
+        .args(["backup", "--stdin", "--stdin-filename", "held.txt"])
+        .env("RESTIC_PASSWORD_FILE", f.path("pw"))
+        .env("RESTIC_CACHE_DIR", f.path("restic-cache"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("restic");
+    wait_for("restic's lock", 60, || !lock_files(&f).is_empty());
+    let out = f.run(&["run"]);
+    assert_eq!(out.code, 3, "prune beside a restic backup is refused");
+    assert!(out.stdout.contains("ok   backup"), "the backup itself is fine beside it: {}", out.stdout);
+    assert!(out.stdout.contains("FAIL forget+prune"), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("PID {}", restic.id())), "names restic's lock: {}", out.stdout);
+    drop(restic.stdin.take());
+    assert!(restic.wait().expect("restic ends").success());
+    assert_eq!(f.run(&["run"]).code, 0, "retention runs once restic is done");
+    assert!(lock_files(&f).is_empty());
+    f.restic_check_clean();
+}
+
+/// The processes `pid` started (Linux: /proc/PID/task/PID/children).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_run_killed_with_kill_9_leaves_no_blocking_lock_and_a_clean_repository() {
+    let f = Fixture::new();
+    f.slow_run_config();
+    assert_eq!(f.run(&["init"]).code, 0);
+
+    // 1. kill -9 mid-dump: the guard removes the lock.
+    let mut child = f.spawn(&["run"]);
+    wait_for("the run's lock file", 60, || !lock_files(&f).is_empty());
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    f.release(b"");
+    wait_for("the killed run's lock to go", 30, || lock_files(&f).is_empty());
+    let prune = f.restic(&["prune"]);
+    assert_eq!(prune.code, 0, "restic prune after a kill -9: {}{}", prune.stdout, prune.stderr);
+    f.restic_check_clean();
+
+    // 2. The run and its guard killed at once (as a cgroup kill does): the lock stays, stale by
+    // restic's rules (this host, its PID gone); the next run removes it and prunes.
+    let mut child = f.spawn(&["run"]);
+    wait_for("the run's lock file", 60, || !lock_files(&f).is_empty());
+    for pid in children(child.id()) {
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline.contains("trap") {
+            assert!(Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill").success());
+        }
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    f.release(b"");
+    assert_eq!(lock_files(&f).len(), 1, "the guard is gone too: the lock stays");
+    let check = f.restic(&["check"]);
+    assert_eq!(check.code, 0, "restic check beside a stale non-exclusive lock: {}", check.stderr);
+    f.config("[backup-sync.keep]\nlast = 1\n");
+    let out = f.run(&["run"]);
+    assert_eq!(out.code, 0, "the next run needs no unlocking");
+    assert!(out.stdout.contains("ok   forget+prune"), "{}", out.stdout);
+    assert!(lock_files(&f).is_empty(), "the stale lock was removed: {:?}", lock_files(&f));
+    f.restic_check_clean();
+    assert_eq!(f.run(&["check"]).code, 0);
+    let prune = f.restic(&["prune"]);
+    assert_eq!(prune.code, 0, "{}", prune.stderr);
+}
+
+/// A small tmpfs mounted for a test, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).expect("mount point");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = Command::new("mount").args(["-o", &format!("remount,size={size}")]).arg(&self.0).status();
+        assert!(ok.is_ok_and(|s| s.success()), "remount");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_run_clearly_and_leaves_the_repository_valid() {
+    let f = Fixture::new();
+    let Some(disk) = Tmpfs::mount(&f.path("repo"), "3m") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    };
+    // 8 MB that do not compress: more than the disk holds.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..8_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(f.path("src/noise.bin"), noise).expect("noise");
+    f.config("[backup-sync.keep]\nlast = 1\n");
+    assert_eq!(f.run(&["init"]).code, 0);
+    let out = f.run(&["run"]);
+    assert_eq!(out.code, 1, "a full disk fails the run");
+    assert!(out.stdout.contains("FAIL backup"), "{}", out.stdout);
+    assert!(out.stdout.to_lowercase().contains("no space left"), "says why: {}", out.stdout);
+    assert!(lock_files(&f).is_empty(), "no lock left behind");
+
+    disk.resize("64m");
+    f.restic_check_clean();
+    assert_eq!(f.run(&["check"]).code, 0);
+    assert_eq!(f.run(&["run"]).code, 0, "the next run succeeds once there is room");
+    f.restic_check_clean();
+}
