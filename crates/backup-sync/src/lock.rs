@@ -166,21 +166,27 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Write `record` as a new lock file; returns its path.
-pub fn write_lock(repo_path: &Path, key: &RepoKey, record: &LockRecord) -> anyhow::Result<PathBuf> {
+/// Write `record` as a new lock file; returns its path. `before` is told the path before the
+/// file is written (the guard: a kill -9 at any point leaves nothing it does not remove).
+pub fn write_lock(
+    repo_path: &Path,
+    key: &RepoKey,
+    record: &LockRecord,
+    before: impl FnOnce(&Path),
+) -> anyhow::Result<PathBuf> {
     let dir = repo_path.join("locks");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let data = key.encrypt(&serde_json::to_vec(record)?)?;
     let path = dir.join(hex(&Sha256::digest(&data)));
-    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+    before(&path);
+    // Written in place: restic skips a lock file it cannot read (one cut short), as we do.
     let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
         f.write_all(&data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        f.sync_all()
     })();
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(&path);
         return Err(anyhow::anyhow!("cannot write a lock file in {}: {e}", dir.display()));
     }
     Ok(path)
@@ -259,37 +265,41 @@ impl RepoLock {
         if !found.is_empty() {
             return Err(refuse(&found));
         }
-        let path = write_lock(repo_path, &key, &LockRecord::ours(exclusive))?;
+        let guard = spawn_guard();
+        let guard_in = guard.as_ref().map(|(_, stdin)| Arc::clone(stdin));
+        let tell = move |p: &Path| {
+            if let Some(stdin) = &guard_in {
+                tell_guard(stdin, p);
+            }
+        };
+        // From here on, dropping `held` cleans up whatever was done.
+        let mut held = RepoLock { current: Arc::new(Mutex::new(PathBuf::new())), stop: None, refresher: None, guard };
+        let path = write_lock(repo_path, &key, &LockRecord::ours(exclusive), &tell)?;
+        if let Ok(mut cur) = held.current.lock() {
+            *cur = path;
+        }
         // Both may have written at once: look again, as restic does, and step back on a conflict.
         let found = conflicts(repo_path, &key, exclusive);
         if !found.is_empty() {
-            let _ = std::fs::remove_file(&path);
             return Err(refuse(&found));
         }
-        let guard = spawn_guard(&path);
-        let current = Arc::new(Mutex::new(path));
         let (stop, rx) = mpsc::channel::<()>();
-        let refresher = {
-            let current = Arc::clone(&current);
-            let guard_in = guard.as_ref().map(|(_, stdin)| Arc::clone(stdin));
-            let repo_path = repo_path.to_path_buf();
-            std::thread::spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(REFRESH) {
-                    let Ok(mut cur) = current.lock() else { return };
-                    match write_lock(&repo_path, &key, &LockRecord::ours(exclusive)) {
-                        Ok(new) => {
-                            if let Some(stdin) = &guard_in {
-                                tell_guard(stdin, &new);
-                            }
-                            let _ = std::fs::remove_file(&*cur);
-                            *cur = new;
-                        }
-                        Err(e) => tracing::warn!("cannot refresh the repository lock: {e:#}"),
+        let current = Arc::clone(&held.current);
+        let repo_path = repo_path.to_path_buf();
+        held.refresher = Some(std::thread::spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(REFRESH) {
+                let Ok(mut cur) = current.lock() else { return };
+                match write_lock(&repo_path, &key, &LockRecord::ours(exclusive), &tell) {
+                    Ok(new) => {
+                        let _ = std::fs::remove_file(&*cur);
+                        *cur = new;
                     }
+                    Err(e) => tracing::warn!("cannot refresh the repository lock: {e:#}"),
                 }
-            })
-        };
-        Ok(RepoLock { current, stop: Some(stop), refresher: Some(refresher), guard })
+            }
+        }));
+        held.stop = Some(stop);
+        Ok(held)
     }
 
     /// The lock file held now.
@@ -304,12 +314,12 @@ fn tell_guard(stdin: &Mutex<ChildStdin>, path: &Path) {
     }
 }
 
-/// A `sh` that remembers the last path it was told and removes it once its stdin closes,
+/// A `sh` that remembers every path it was told and removes them once its stdin closes,
 /// that is when this process ends, however it ends. It ignores the terminal's signals so a
 /// Ctrl-C that ends this process still lets it clean up.
-fn spawn_guard(path: &Path) -> Option<(Child, Arc<Mutex<ChildStdin>>)> {
-    let script = "trap '' INT HUP TERM QUIT; cur=; while IFS= read -r l; do cur=$l; done; \
-                  [ -z \"$cur\" ] || rm -f -- \"$cur\"";
+fn spawn_guard() -> Option<(Child, Arc<Mutex<ChildStdin>>)> {
+    let script = "trap '' INT HUP TERM QUIT; set --; while IFS= read -r l; do set -- \"$@\" \"$l\"; done; \
+                  [ $# -eq 0 ] || rm -f -- \"$@\"";
     let spawned = Command::new("/bin/sh")
         .args(["-c", script])
         .stdin(Stdio::piped())
@@ -319,7 +329,6 @@ fn spawn_guard(path: &Path) -> Option<(Child, Arc<Mutex<ChildStdin>>)> {
     match spawned {
         Ok(mut child) => {
             let stdin = Arc::new(Mutex::new(child.stdin.take()?));
-            tell_guard(&stdin, path);
             Some((child, stdin))
         }
         Err(e) => {
@@ -336,10 +345,11 @@ impl Drop for RepoLock {
             let _ = t.join();
         }
         let path = self.path();
-        if let Err(e) = std::fs::remove_file(&path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound && !path.as_os_str().is_empty() => {
                 tracing::warn!("cannot remove the lock file {}: {e}", path.display());
             }
+            _ => {}
         }
         if let Some((mut child, stdin)) = self.guard.take() {
             drop(stdin);

@@ -33,7 +33,17 @@ pub struct RepoSpec {
 
 /// Turn a rustic result into an anyhow one, with its full message.
 pub fn ok<T>(res: RusticResult<T>, what: &str) -> anyhow::Result<T> {
-    res.map_err(|e| anyhow::anyhow!("{what}: {}", e.display_log()))
+    res.map_err(|e| {
+        let text = e.display_log();
+        if text.contains("os error 28") {
+            anyhow::anyhow!(
+                "{what}: the disk holding the repository is full; free space and run again (the repository \
+                 stays valid: nothing half-written is referenced). {text}"
+            )
+        } else {
+            anyhow::anyhow!("{what}: {text}")
+        }
+    })
 }
 
 fn repository(spec: &RepoSpec) -> anyhow::Result<Repository<()>> {
