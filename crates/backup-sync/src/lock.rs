@@ -247,7 +247,12 @@ pub struct RepoLock {
 impl RepoLock {
     /// Take a lock of kind `exclusive` on the repository at `repo_path` for `what`; exit 3
     /// (nothing changed) when a live foreign lock conflicts.
-    pub fn acquire(repo_path: &Path, repo: &Repository<OpenStatus>, exclusive: bool, what: &str) -> anyhow::Result<Self> {
+    pub fn acquire(
+        repo_path: &Path,
+        repo: &Repository<OpenStatus>,
+        exclusive: bool,
+        what: &str,
+    ) -> anyhow::Result<Self> {
         let key = RepoKey::of(repo)?;
         let refuse = |found: &[LockRecord]| {
             let held: Vec<String> = found.iter().map(LockRecord::describe).collect();

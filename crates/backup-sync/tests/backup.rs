@@ -355,9 +355,7 @@ fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
 
 fn lock_files(f: &Fixture) -> Vec<PathBuf> {
     std::fs::read_dir(f.path("repo/locks"))
-        .map(|d| {
-            d.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).map(|e| e.path()).collect()
-        })
+        .map(|d| d.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).map(|e| e.path()).collect())
         .unwrap_or_default()
 }
 
@@ -401,8 +399,7 @@ impl Fixture {
     fn release(&self, data: &[u8]) {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let opened =
-            std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(self.path("fifo"));
+        let opened = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(self.path("fifo"));
         if let Ok(mut w) = opened {
             // Back to blocking writes once open.
             let _ = w.write_all(data);
@@ -631,8 +628,7 @@ fn awkward_tree(root: &Path) {
     std::os::unix::fs::symlink("nowhere/at/all", root.join("links/dangling")).expect("dangling");
     std::os::unix::fs::symlink("/etc/hostname", root.join("links/absolute")).expect("absolute");
     w(&root.join(OsStr::from_bytes(b"latin1-\xe9t\xe9-\xff")), b"not utf-8\n");
-    std::os::unix::fs::symlink(OsStr::from_bytes(b"target-\xfe"), root.join("links/non-utf8-target"))
-        .expect("symlink");
+    std::os::unix::fs::symlink(OsStr::from_bytes(b"target-\xfe"), root.join("links/non-utf8-target")).expect("symlink");
     w(&root.join("new\nline"), b"newline in the name\n");
     w(&root.join("n".repeat(250)), b"long name\n");
     std::fs::create_dir_all(root.join("empty")).expect("empty");
