@@ -253,6 +253,17 @@ impl RepoLock {
         exclusive: bool,
         what: &str,
     ) -> anyhow::Result<Self> {
+        Self::acquire_refreshing(repo_path, repo, exclusive, what, REFRESH)
+    }
+
+    /// [`RepoLock::acquire`], refreshed every `refresh` (tests use a short one).
+    pub fn acquire_refreshing(
+        repo_path: &Path,
+        repo: &Repository<OpenStatus>,
+        exclusive: bool,
+        what: &str,
+        refresh: Duration,
+    ) -> anyhow::Result<Self> {
         let key = RepoKey::of(repo)?;
         let refuse = |found: &[LockRecord]| {
             let held: Vec<String> = found.iter().map(LockRecord::describe).collect();
@@ -292,7 +303,7 @@ impl RepoLock {
         let current = Arc::clone(&held.current);
         let repo_path = repo_path.to_path_buf();
         held.refresher = Some(std::thread::spawn(move || {
-            while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(REFRESH) {
+            while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(refresh) {
                 let Ok(mut cur) = current.lock() else { return };
                 match write_lock(&repo_path, &key, &LockRecord::ours(exclusive), &tell) {
                     Ok(new) => {

@@ -733,3 +733,42 @@ fn an_awkward_tree_comes_back_byte_for_byte_with_metadata_from_both_restores() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     same_tree_with_metadata(&tree, &theirs.join(inside), &mut Default::default(), "restic restore");
 }
+
+#[test]
+fn the_lock_is_refreshed_as_restic_refreshes_its_own() {
+    let f = Fixture::new();
+    f.config("");
+    assert_eq!(f.run(&["init"]).code, 0);
+    let spec = backup_sync::repo::RepoSpec {
+        path: f.path("repo"),
+        password: standby_common::secret::Secret::new("correct horse"),
+    };
+    let repo = backup_sync::repo::open(&spec).expect("opens");
+    let held = backup_sync::lock::RepoLock::acquire_refreshing(
+        &spec.path,
+        &repo,
+        false,
+        "test",
+        std::time::Duration::from_millis(300),
+    )
+    .expect("locks");
+    // Read with our own reader (restic reading our lock is shown by the running-backup test;
+    // restic's start-up is slower than this refresh interval).
+    let key = backup_sync::lock::RepoKey::of(&repo).expect("key");
+    let newest = || {
+        backup_sync::lock::list_locks(&spec.path, &key)
+            .into_iter()
+            .map(|(_, r)| {
+                assert_eq!(r.pid, std::process::id());
+                r.time.parse::<jiff::Timestamp>().expect("restic's time format")
+            })
+            .max()
+    };
+    let first = held.path();
+    let t1 = newest().expect("one lock");
+    wait_for("a refresh", 30, || held.path() != first);
+    assert!(!first.exists(), "the old lock file is removed after a refresh");
+    wait_for("a newer lock", 30, || newest().is_some_and(|t| t > t1));
+    drop(held);
+    assert!(lock_files(&f).is_empty(), "dropped: no lock left");
+}
