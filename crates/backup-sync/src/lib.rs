@@ -12,5 +12,6 @@ pub mod lock;
 pub mod offsite;
 pub mod repo;
 pub mod report;
+pub mod rooted;
 pub mod setup;
 pub mod sized;

@@ -132,7 +132,15 @@ pub fn backup_paths(
     opts.excludes.globs = exclude.iter().map(|g| format!("!{g}")).collect();
     let paths: PathList = sources.iter().cloned().collect();
     let paths = paths.sanitize().map_err(|e| anyhow::anyhow!("sources: {e}"))?;
-    let snap = ok(repo.backup(&opts, &paths, snapshot(TAG_FILES)?), "backup")?;
+    // Not `repo.backup`: the same archiver, but the sources' own directories keep their
+    // metadata (see `crate::rooted`).
+    let backup_paths = paths.paths();
+    let src = ok(
+        rustic_core::LocalSource::new(opts.ignore_save_opts, &opts.excludes, &opts.ignore_filter_opts, &backup_paths),
+        "reading the sources",
+    )?;
+    let src = crate::rooted::RootedSource::new(src, &backup_paths);
+    let snap = ok(repo.archive(&opts, &src, snapshot(TAG_FILES)?, &backup_paths), "backup")?;
     Ok(saved(&snap))
 }
 
