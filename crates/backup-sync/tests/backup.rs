@@ -156,6 +156,9 @@ fn run_writes_a_repository_that_restic_checks_and_restores() {
     assert_eq!(status.code, 0);
     let doc: serde_json::Value = serde_json::from_str(&status.stdout).expect("json");
     assert!(doc["offsite"][0]["newest_snapshot_age_s"].is_u64(), "asked of the copy: {doc}");
+    // The run's restic lock stays home (copied, restic would obey it on the copy).
+    let copied_locks = std::fs::read_dir(off.join("locks")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(copied_locks, 0, "no lock file in the offsite copy");
     // The offsite copy is itself a repository restic reads.
     let copy = Command::new("restic")
         .args(["-r", off.to_str().expect("utf8"), "check"])
