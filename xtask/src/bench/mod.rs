@@ -2,6 +2,7 @@
 //! pick instead, in the same run, and every figure becomes one row of
 //! `target/bench/report.json` (a JSON array, rewritten each run) and of the printed table.
 
+mod backup;
 mod failover;
 mod help;
 mod monitor;
@@ -68,6 +69,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("monitor", monitor::run),
     ("failover", failover::run),
     ("promote", promote::run),
+    ("backup", backup::run),
 ];
 
 pub fn bench(names: &[String]) -> anyhow::Result<()> {
