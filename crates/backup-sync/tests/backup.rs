@@ -775,3 +775,37 @@ fn the_lock_is_refreshed_as_restic_refreshes_its_own() {
     drop(held);
     assert!(lock_files(&f).is_empty(), "dropped: no lock left");
 }
+
+#[test]
+fn an_exclusive_restic_lock_refuses_the_whole_run_with_exit_3_and_nothing_changes() {
+    let f = Fixture::new();
+    f.config("");
+    assert_eq!(f.run(&["init"]).code, 0);
+    assert_eq!(f.run(&["run"]).code, 0);
+    let spec = backup_sync::repo::RepoSpec {
+        path: f.path("repo"),
+        password: standby_common::secret::Secret::new("correct horse"),
+    };
+    let key = backup_sync::lock::RepoKey::of(&backup_sync::repo::open(&spec).expect("opens")).expect("key");
+    // An exclusive lock as a running `restic prune` holds it: this host, a live PID (the test's).
+    let mut record = backup_sync::lock::LockRecord::ours(true);
+    record.pid = std::process::id();
+    let lock = backup_sync::lock::write_lock(&spec.path, &key, &record, |_| {}).expect("lock written");
+    // Stock restic reads it as what it is.
+    let theirs = f.restic(&["backup", "--stdin", "--stdin-filename", "x"]);
+    assert_ne!(theirs.code, 0);
+    assert!(theirs.stderr.contains("locked exclusively"), "{}", theirs.stderr);
+
+    let snapshots = || f.restic(&["snapshots", "--json", "--no-lock"]).stdout;
+    let before = snapshots();
+    let out = f.run(&["run"]);
+    assert_eq!(out.code, 3, "refused while restic holds the repository exclusively");
+    assert!(out.stderr.contains(&format!("exclusive lock of PID {}", std::process::id())), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    assert_eq!(snapshots(), before, "nothing was changed");
+    assert_eq!(lock_files(&f), vec![lock.clone()], "only the foreign lock, untouched");
+
+    std::fs::remove_file(&lock).expect("the holder ends");
+    assert_eq!(f.run(&["run"]).code, 0);
+    f.restic_check_clean();
+}
