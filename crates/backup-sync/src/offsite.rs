@@ -82,6 +82,9 @@ impl Lines for Finished {
     }
 }
 
+/// The repository's lock files, as an rclone filter: never copied.
+const LOCKS: &str = "/locks/**";
+
 /// Sync the repository to the remote (retrying temporary failures), then verify the copy.
 pub fn copy(repository: &Path, spec: &OffsiteSpec, backoff: &Backoff) -> anyhow::Result<Copied> {
     let mut sync = Cmd::new("rclone").arg("sync").arg(repository).arg(&spec.remote).args([
@@ -92,6 +95,10 @@ pub fn copy(repository: &Path, spec: &OffsiteSpec, backoff: &Backoff) -> anyhow:
         "1h",
         "--retries",
         "1",
+        // The run's own restic lock (crate::lock) stays home: copied, it would be a lock of a
+        // gone process that blocks restic on the copy.
+        "--exclude",
+        LOCKS,
     ]);
     if let Some(limit) = &spec.bwlimit {
         sync = sync.arg("--bwlimit").arg(limit);
@@ -113,7 +120,13 @@ pub fn copy(repository: &Path, spec: &OffsiteSpec, backoff: &Backoff) -> anyhow:
         std::thread::sleep(wait);
     };
     let (files, bytes, seconds) = parse_stats(&String::from_utf8_lossy(&done.stderr)).unwrap_or_default();
-    let check = Cmd::new("rclone").arg("check").arg(repository).arg(&spec.remote).args(&spec.flags).run()?;
+    let check = Cmd::new("rclone")
+        .arg("check")
+        .arg(repository)
+        .arg(&spec.remote)
+        .args(["--exclude", LOCKS])
+        .args(&spec.flags)
+        .run()?;
     if !check.success() {
         return Err(anyhow::anyhow!(
             "rclone check {}: the copy differs from the repository (exit {}): {}",

@@ -33,7 +33,17 @@ pub struct RepoSpec {
 
 /// Turn a rustic result into an anyhow one, with its full message.
 pub fn ok<T>(res: RusticResult<T>, what: &str) -> anyhow::Result<T> {
-    res.map_err(|e| anyhow::anyhow!("{what}: {}", e.display_log()))
+    res.map_err(|e| {
+        let text = e.display_log();
+        if text.contains("os error 28") {
+            anyhow::anyhow!(
+                "{what}: the disk holding the repository is full; free space and run again (the repository \
+                 stays valid: nothing half-written is referenced). {text}"
+            )
+        } else {
+            anyhow::anyhow!("{what}: {text}")
+        }
+    })
 }
 
 fn repository(spec: &RepoSpec) -> anyhow::Result<Repository<()>> {
@@ -122,7 +132,15 @@ pub fn backup_paths(
     opts.excludes.globs = exclude.iter().map(|g| format!("!{g}")).collect();
     let paths: PathList = sources.iter().cloned().collect();
     let paths = paths.sanitize().map_err(|e| anyhow::anyhow!("sources: {e}"))?;
-    let snap = ok(repo.backup(&opts, &paths, snapshot(TAG_FILES)?), "backup")?;
+    // Not `repo.backup`: the same archiver, but the sources' own directories keep their
+    // metadata (see `crate::rooted`).
+    let backup_paths = paths.paths();
+    let src = ok(
+        rustic_core::LocalSource::new(opts.ignore_save_opts, &opts.excludes, &opts.ignore_filter_opts, &backup_paths),
+        "reading the sources",
+    )?;
+    let src = crate::rooted::RootedSource::new(src, &backup_paths);
+    let snap = ok(repo.archive(&opts, &src, snapshot(TAG_FILES)?, &backup_paths), "backup")?;
     Ok(saved(&snap))
 }
 
@@ -224,9 +242,11 @@ pub struct Pruned {
 
 /// Forget snapshots outside `keep` (per host and path set, as restic groups them), then
 /// prune the data no snapshot references. Refused (exit 3, nothing changed) while a failover
-/// holds the host-wide switching lock.
-pub fn forget_and_prune(repo: &Repository<OpenStatus>, keep: &Keep) -> anyhow::Result<Pruned> {
+/// holds the host-wide switching lock, or while another program (a stock restic) holds a
+/// lock on the repository: it runs under an exclusive restic-format lock (see [`crate::lock`]).
+pub fn forget_and_prune(spec: &RepoSpec, repo: &Repository<OpenStatus>, keep: &Keep) -> anyhow::Result<Pruned> {
     standby_common::switching::ensure_not_switching("backup-sync forget+prune")?;
+    let _exclusive = crate::lock::RepoLock::acquire(&spec.path, repo, true, "forget+prune")?;
     let mut opts = KeepOptions::default();
     let n = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
     opts.keep_last = n(keep.last);

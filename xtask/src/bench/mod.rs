@@ -2,6 +2,7 @@
 //! pick instead, in the same run, and every figure becomes one row of
 //! `target/bench/report.json` (a JSON array, rewritten each run) and of the printed table.
 
+mod backup;
 mod deploy;
 mod failover;
 mod help;
@@ -117,6 +118,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("failover", failover::run),
     ("promote", promote::run),
     ("deploy", deploy::run),
+    ("backup", backup::run),
     ("power", power::run),
 ];
 

@@ -2,8 +2,9 @@
 //! repository; the backup of the sources; forget + prune per `keep`; each offsite copy
 //! (sync + verify); the check with `check-read-data-subset`; then `run-after` or `run-failed`,
 //! and `run-finally`. Every phase's outcome, duration and sizes are reported; exit 1 names the
-//! phases that failed (exit 3 when the only failure was retention refused during a failover,
-//! see `repo::forget_and_prune`). Notifiers get start, then success or failure.
+//! phases that failed (exit 3 when the only failure was retention refused during a failover or
+//! beside a stock restic's lock, see `repo::forget_and_prune`). The whole run holds a
+//! restic-format lock in the repository (`crate::lock`). Notifiers get start, then success or failure.
 
 use standby_common::exit::Code;
 use standby_common::notify::{Event, EventKind};
@@ -12,6 +13,7 @@ use crate::cli::TOOL;
 use crate::commands::offsite;
 use crate::dump::DumpSource;
 use crate::hooks;
+use crate::lock;
 use crate::repo;
 use crate::report::RunReport;
 use crate::setup::Setup;
@@ -22,7 +24,9 @@ pub fn run(setup: &Setup) -> anyhow::Result<Code> {
     let state = setup.ctx.state()?;
     let _lock = state.lock("run")?;
     // Fail early and plainly (exit 2 / 1) when the repository is missing or the password wrong.
-    drop(repo::open(&spec)?);
+    // restic's lock, so that a stock `restic prune` does not run beside this run (exit 3 when a
+    // stock restic holds the repository exclusively: nothing was changed).
+    let _repo_lock = lock::RepoLock::acquire(&spec.path, &repo::open(&spec)?, false, "backup-sync run")?;
     let subject = spec.path.display().to_string();
     let notify = |kind: EventKind, message: String| {
         if !setup.ctx.notifiers.is_empty() {
@@ -48,7 +52,7 @@ pub fn run(setup: &Setup) -> anyhow::Result<Code> {
         if let Some(keep) = &cfg.keep {
             // Retention only after a good backup: a failing night must not thin out the old ones.
             if backed_up && report.failed.is_empty() {
-                report.phase("forget+prune", || repo::forget_and_prune(&repo::open(&spec)?, keep));
+                report.phase("forget+prune", || repo::forget_and_prune(&spec, &repo::open(&spec)?, keep));
             }
         }
         offsite::copy_all(setup, &spec, &state, &mut report);
