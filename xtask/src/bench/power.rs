@@ -79,10 +79,15 @@ fn lost(node: &PgServer, acked: i64) -> anyhow::Result<i64> {
     Ok(acked - present)
 }
 
-fn start_load(primary: &PgServer) -> anyhow::Result<Writer> {
+/// The `load` table (replicated before the clock starts) and a writer on `primary`, past
+/// its first 1,000 commits.
+fn start_load(primary: &PgServer, standby: &PgServer) -> anyhow::Result<Writer> {
     primary.psql("CREATE TABLE load (id bigint PRIMARY KEY)")?;
+    if !wait_until(WAIT, || standby.psql("SELECT 1 FROM load LIMIT 1").is_ok()) {
+        bail!("the standby never saw the load table");
+    }
     let load = Writer::start(primary.conninfo());
-    if !wait_until(WAIT, || load.acked() > 200) {
+    if !wait_until(WAIT, || load.acked() > 1000) {
         bail!("the writer does not write");
     }
     Ok(load)
@@ -129,7 +134,7 @@ fn planned_switchover() -> anyhow::Result<(Duration, i64)> {
         Ok(())
     };
     check()?;
-    let load = start_load(&primary)?;
+    let load = start_load(&primary, &standby)?;
 
     nut.on_battery(45, 600)?;
     nut.wait_status("OB DISCHRG", WAIT)?;
@@ -158,7 +163,7 @@ fn unplanned_failover() -> anyhow::Result<i64> {
     let dir = tempfile::tempdir()?;
     let (mut primary, standby) = start_primary_with_standby()?;
     let on_b = replica_config(dir.path(), "b.toml", &standby, &primary)?;
-    let load = start_load(&primary)?;
+    let load = start_load(&primary, &standby)?;
     primary.stop_immediate();
     let acked = load.stop();
     let out = clean_command(release_bin("replica-promote"))
