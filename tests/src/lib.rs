@@ -16,6 +16,7 @@ pub mod pdns;
 pub mod ports;
 pub mod postgres;
 pub mod process;
+pub mod smtp;
 pub mod tls;
 pub mod webhook;
 
