@@ -418,9 +418,20 @@ impl Notifier {
             return Err("`username` and `password-env`/`password-file` go together".into());
         }
         if password.is_some() && tls == smtp::Tls::None && !smtp::is_loopback(&host) {
-            return Err("`tls = \"none\"` would send the SMTP password in clear: only allowed to a loopback server".into());
+            return Err(
+                "`tls = \"none\"` would send the SMTP password in clear: only allowed to a loopback server".into()
+            );
         }
-        Ok(smtp::Email { host, port, tls, from, to, username: c.username.clone(), password, ca_file: c.ca_file.clone() })
+        Ok(smtp::Email {
+            host,
+            port,
+            tls,
+            from,
+            to,
+            username: c.username.clone(),
+            password,
+            ca_file: c.ca_file.clone(),
+        })
     }
 
     fn request_template(c: &NotifierConfig) -> Result<RequestTemplate, String> {

@@ -90,7 +90,10 @@ password-env = "T_SMTP_PASSWORD"
             .env("T_SMTP_PASSWORD", SECRETS[4])
             .output()
             .unwrap();
-        (out.status.code(), format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        (
+            out.status.code(),
+            format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
     };
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("\0standby\0{}", SECRETS[4]));
     let clean = |what: &str, text: &str| {

@@ -101,9 +101,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 bail!("the server closed the connection");
             }
             let line = line.trim_end_matches(['\r', '\n']);
-            let code: u16 = line.get(..3).and_then(|c| c.parse().ok()).with_context(|| {
-                format!("not an SMTP reply: {:?}", line.chars().take(80).collect::<String>())
-            })?;
+            let code: u16 = line
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .with_context(|| format!("not an SMTP reply: {:?}", line.chars().take(80).collect::<String>()))?;
             lines.push(line.get(4..).unwrap_or("").to_string());
             if line.as_bytes().get(3) != Some(&b'-') || lines.len() > 100 {
                 return Ok((code, lines));
@@ -202,7 +203,9 @@ impl Email {
                 plain.expect("greeting", 220).await?;
                 let caps = plain.command(&format!("EHLO {}", hostname()), "EHLO", 250).await?;
                 if !caps.iter().any(|c| c.eq_ignore_ascii_case("STARTTLS")) {
-                    bail!("the SMTP server does not offer STARTTLS (set `tls = \"implicit\"` or, on loopback, \"none\")");
+                    bail!(
+                        "the SMTP server does not offer STARTTLS (set `tls = \"implicit\"` or, on loopback, \"none\")"
+                    );
                 }
                 plain.command("STARTTLS", "STARTTLS", 220).await?;
                 let tcp = plain.io.into_inner();
