@@ -8,6 +8,30 @@ use std::time::Duration;
 
 use crate::process::{self, ServerProcess};
 
+/// aiosmtpd with STARTTLS required and a login checked against `$SMTP_USER`/`$SMTP_PASSWORD`;
+/// argv: port, maildir, certificate, key.
+const LOGIN_SERVER: &str = r#"
+import os, ssl, sys, threading
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+port, maildir, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+
+def authenticator(server, session, envelope, mechanism, data):
+    ok = isinstance(data, LoginPassword) \
+        and data.login == os.environ["SMTP_USER"].encode() \
+        and data.password == os.environ["SMTP_PASSWORD"].encode()
+    return AuthResult(success=ok, handled=False, message=None if ok else "535 5.7.8 Authentication credentials invalid")
+
+tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+tls.load_cert_chain(cert, key)
+Controller(Mailbox(maildir), hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True,
+           authenticator=authenticator, auth_required=True).start()
+print("ready", flush=True)
+threading.Event().wait()
+"#;
+
 /// A running aiosmtpd; stopped when dropped.
 pub struct Smtp {
     pub port: u16,
@@ -27,6 +51,21 @@ impl Smtp {
     /// SMTP that offers STARTTLS and requires it before any mail (aiosmtpd's default).
     pub fn start_tls() -> anyhow::Result<Smtp> {
         Smtp::launch(true)
+    }
+
+    /// SMTP that requires STARTTLS and then a login (`AUTH PLAIN`/`LOGIN`) as `user`/`password`
+    /// before any mail: aiosmtpd's `Controller` with an authenticator (Python below).
+    pub fn start_with_login(user: &str, password: &str) -> anyhow::Result<Smtp> {
+        let dir = tempfile::tempdir()?;
+        let maildir = dir.path().join("mail");
+        let port = crate::ports::free_port();
+        let (cert, key) = crate::tls::self_signed(dir.path(), "localhost", 30)?;
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", LOGIN_SERVER, &port.to_string()]).arg(&maildir).arg(&cert).arg(&key);
+        cmd.env("SMTP_USER", user).env("SMTP_PASSWORD", password);
+        let mut server = ServerProcess::spawn(cmd, "aiosmtpd", dir.path().join("aiosmtpd.log"))?;
+        server.wait_ready(Duration::from_secs(60), || process::port_open(port))?;
+        Ok(Smtp { port, cert: Some(cert), maildir, _dir: dir, _server: server })
     }
 
     fn launch(tls: bool) -> anyhow::Result<Smtp> {

@@ -253,3 +253,23 @@ fn email_arrives_at_a_real_smtp_server_plain_and_with_starttls() {
     assert_eq!(block(n.send(&down())), 0);
     assert_eq!(plain.messages().len(), 1);
 }
+
+#[test]
+fn email_logs_in_over_starttls_and_a_wrong_password_delivers_nothing() {
+    let smtp = Smtp::start_with_login("standby", "s3cret-pass").unwrap();
+    let config = |password: &str| {
+        std::env::set_var("STANDBY_TEST_SMTP_PASSWORD", password);
+        notifiers(&format!(
+            "[[notify]]\nkind = \"email\"\nserver = \"{}\"\nca-file = \"{}\"\nfrom = \"standby@example.org\"\n\
+             to = [\"ops@example.org\"]\nusername = \"standby\"\npassword-env = \"STANDBY_TEST_SMTP_PASSWORD\"\n",
+            smtp.server(),
+            smtp.cert.as_ref().unwrap().display()
+        ))
+    };
+    assert_eq!(block(config("wrong").send(&down())), 0, "a refused login sends nothing");
+    assert!(smtp.messages().is_empty());
+    assert_eq!(block(config("s3cret-pass").send(&down())), 1);
+    let got = smtp.wait_for(1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(header(&got[0].replace("\r\n", "\n"), "Subject"), Some("[downtime-monitor] app DOWN"));
+}
