@@ -53,6 +53,11 @@ impl Smtp {
         Smtp::launch(true)
     }
 
+    /// SMTPS: TLS from the first byte (port 465 style).
+    pub fn start_smtps() -> anyhow::Result<Smtp> {
+        Smtp::launch_with("--smtpscert", "--smtpskey")
+    }
+
     /// SMTP that requires STARTTLS and then a login (`AUTH PLAIN`/`LOGIN`) as `user`/`password`
     /// before any mail: aiosmtpd's `Controller` with an authenticator (Python below).
     pub fn start_with_login(user: &str, password: &str) -> anyhow::Result<Smtp> {
@@ -69,6 +74,16 @@ impl Smtp {
     }
 
     fn launch(tls: bool) -> anyhow::Result<Smtp> {
+        if tls {
+            Smtp::launch_with("--tlscert", "--tlskey")
+        } else {
+            Smtp::launch_with("", "")
+        }
+    }
+
+    /// aiosmtpd's CLI; with a certificate given by the flags `cert_flag` and `key_flag`.
+    fn launch_with(cert_flag: &str, key_flag: &str) -> anyhow::Result<Smtp> {
+        let tls = !cert_flag.is_empty();
         let dir = tempfile::tempdir()?;
         let maildir = dir.path().join("mail");
         let port = crate::ports::free_port();
@@ -76,7 +91,7 @@ impl Smtp {
         cmd.args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")]);
         let cert = if tls {
             let (cert, key) = crate::tls::self_signed(dir.path(), "localhost", 30)?;
-            cmd.arg("--tlscert").arg(&cert).arg("--tlskey").arg(&key);
+            cmd.arg(cert_flag).arg(&cert).arg(key_flag).arg(&key);
             Some(cert)
         } else {
             None

@@ -245,6 +245,17 @@ fn email_arrives_at_a_real_smtp_server_plain_and_with_starttls() {
     assert_eq!(got.len(), 1);
     assert_eq!(header(&got[0].replace("\r\n", "\n"), "Subject"), Some("[downtime-monitor] app RECOVERED"));
 
+    // Implicit TLS (SMTPS).
+    let smtps = Smtp::start_smtps().unwrap();
+    let n = notifiers(&format!(
+        "[[notify]]\nkind = \"email\"\nserver = \"{}\"\ntls = \"implicit\"\nca-file = \"{}\"\n\
+         from = \"standby@example.org\"\nto = [\"ops@example.org\"]\n",
+        smtps.server(),
+        smtps.cert.as_ref().unwrap().display()
+    ));
+    assert_eq!(block(n.send(&down())), 1);
+    assert_eq!(smtps.wait_for(1).len(), 1);
+
     // A server without STARTTLS is never sent the alert in clear when STARTTLS was asked for.
     let n = notifiers(&format!(
         "[[notify]]\nkind = \"email\"\nserver = \"{}\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\n",

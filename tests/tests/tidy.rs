@@ -75,6 +75,7 @@ fn example_secrets() -> PathBuf {
         std::env::set_var(var, "x");
     }
     std::env::set_var("DISCORD_WEBHOOK_URL", "http://127.0.0.1:9/hook");
+    std::env::set_var("TEAMS_WEBHOOK_URL", "http://127.0.0.1:9/hook");
     let file = std::env::temp_dir().join(format!("standby-tidy-{}", std::process::id()));
     std::fs::write(&file, "http://127.0.0.1:9/hook").unwrap();
     file

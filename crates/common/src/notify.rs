@@ -36,7 +36,7 @@
 //! url-env = "DISCORD_WEBHOOK_URL"
 //! [[notify]]
 //! kind = "teams"          # Workflows webhook: an Adaptive Card
-//! url-file = "/etc/standby/webhook.url"
+//! url-env = "TEAMS_WEBHOOK_URL"
 //! [[notify]]
 //! kind = "webhook"        # templated: WhatsApp Cloud API
 //! url = "https://graph.facebook.com/v21.0/123456789/messages"
