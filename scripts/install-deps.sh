@@ -19,6 +19,8 @@ packages=(
   faketime
   # NUT's upsd and the dummy-ups driver, for the power-aware tests (no service is started)
   nut-server nut-client
+  # python3 + pip for aiosmtpd (below), the real SMTP server of the email notifier's tests
+  python3 python3-pip
   # the harness runs postgres as an unprivileged user (runuser) and needs these
   util-linux passwd procps ca-certificates openssl curl
 )
@@ -45,6 +47,14 @@ else
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# aiosmtpd from PyPI: a real SMTP server on loopback for the email notifier's tests.
+# Debian 12's Python is "externally managed" (PEP 668): pip needs --break-system-packages there.
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "install-deps: installing aiosmtpd (pip)"
+  python3 -m pip install --quiet aiosmtpd 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages aiosmtpd
+fi
+
 # postgres refuses to run as root: the test harness runs it as this user.
 if ! id standby-test >/dev/null 2>&1; then
   useradd --create-home --shell /bin/sh standby-test
@@ -54,4 +64,5 @@ for bin in nginx pdns_server dig rclone restic sqlite3 faketime /usr/lib/postgre
   /lib/nut/upsd /lib/nut/dummy-ups upsc; do
   command -v "$bin" >/dev/null 2>&1 || { echo "install-deps: $bin still missing" >&2; exit 1; }
 done
+python3 -c 'import aiosmtpd' >/dev/null 2>&1 || { echo "install-deps: aiosmtpd still missing" >&2; exit 1; }
 echo "install-deps: ok"

@@ -17,6 +17,7 @@ pub mod ports;
 pub mod postgres;
 pub mod process;
 pub mod scenario;
+pub mod smtp;
 pub mod tls;
 pub mod webhook;
 

@@ -71,6 +71,11 @@ fn example_secrets() -> PathBuf {
     std::env::set_var("NTFY_TOKEN", "t");
     std::env::set_var("APP_PASSWORD", "x");
     std::env::set_var("SMOKE_PASSWORD", "x");
+    for var in ["SMTP_PASSWORD", "PD_ROUTING_KEY", "TELEGRAM_BOT_TOKEN", "WHATSAPP_TOKEN", "TWILIO_BASIC_AUTH"] {
+        std::env::set_var(var, "x");
+    }
+    std::env::set_var("DISCORD_WEBHOOK_URL", "http://127.0.0.1:9/hook");
+    std::env::set_var("TEAMS_WEBHOOK_URL", "http://127.0.0.1:9/hook");
     let file = std::env::temp_dir().join(format!("standby-tidy-{}", std::process::id()));
     std::fs::write(&file, "http://127.0.0.1:9/hook").unwrap();
     file
