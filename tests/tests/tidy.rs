@@ -76,7 +76,10 @@ fn example_secrets() -> PathBuf {
     }
     std::env::set_var("DISCORD_WEBHOOK_URL", "http://127.0.0.1:9/hook");
     std::env::set_var("TEAMS_WEBHOOK_URL", "http://127.0.0.1:9/hook");
-    let file = std::env::temp_dir().join(format!("standby-tidy-{}", std::process::id()));
+    // One file per call: tests in threads of one process must not remove each other's.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let file = std::env::temp_dir().join(format!("standby-tidy-{}-{n}", std::process::id()));
     std::fs::write(&file, "http://127.0.0.1:9/hook").unwrap();
     file
 }
@@ -94,7 +97,7 @@ fn check_config(name: &str, text: &str) {
 
 /// A smoke-test suite example.
 fn check_suite(name: &str, text: &str) {
-    example_secrets();
+    let _ = std::fs::remove_file(example_secrets());
     let suite = smoke_test::Suite::parse(&ConfigFile::from_str(name, text), &Default::default());
     suite.unwrap_or_else(|e| panic!("{name}: {e:#}"));
 }
