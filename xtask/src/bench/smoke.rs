@@ -57,7 +57,8 @@ fn static_backend() -> anyhow::Result<Vec<Row>> {
     let hurl1 = hurl_time(&hurl_files, 1)?;
     let hurl16 = hurl_time(&hurl_files, 16)?;
     let curl_loop = median_time(1, || {
-        let script = format!("for i in $(seq 0 {}); do curl -fsS -o /dev/null {base}/p/$i.html || exit 1; done", total - 1);
+        let script =
+            format!("for i in $(seq 0 {}); do curl -fsS -o /dev/null {base}/p/$i.html || exit 1; done", total - 1);
         let st = Command::new("sh").args(["-c", &script]).status()?;
         if !st.success() {
             bail!("curl loop failed");
@@ -136,7 +137,15 @@ fn load_time() -> anyhow::Result<Row> {
         Ok(())
     })?
     .as_secs_f64();
-    Ok(Row::at_most("smoke", "load_40k_checks_s", secs, None, "smoke-test --check-config, one 40k-check file", 1.0, RUNS))
+    Ok(Row::at_most(
+        "smoke",
+        "load_40k_checks_s",
+        secs,
+        None,
+        "smoke-test --check-config, one 40k-check file",
+        1.0,
+        RUNS,
+    ))
 }
 
 /// A run of smoke-test on `suites` with `jobs`.
