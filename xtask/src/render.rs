@@ -77,7 +77,15 @@ fn rfc3339(t: i64) -> anyhow::Result<String> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn import(bin: &Path, out: &Path, config: &Path, name: &str, downs: &[i64], from: i64, until: i64) -> anyhow::Result<()> {
+fn import(
+    bin: &Path,
+    out: &Path,
+    config: &Path,
+    name: &str,
+    downs: &[i64],
+    from: i64,
+    until: i64,
+) -> anyhow::Result<()> {
     let mut log = String::new();
     for t in downs {
         log.push_str(&format!("{}: {name} DOWN\n", date_line(*t)?));

@@ -98,6 +98,11 @@ pub fn run(cli: Cli, sources: &Sources) -> anyhow::Result<Code> {
     let ctx = cli.global.start(TOOL)?;
     let resolved = ctx.resolve(cli.settings.clone(), sources)?;
     if ctx.check_config {
+        // The suite files given are loaded and validated too (exit 2 on a bad one); nothing is sent.
+        let vars: BTreeMap<String, String> = cli.vars.iter().cloned().collect();
+        for path in &cli.suites {
+            Suite::load(path, &vars)?;
+        }
         return print_effective_config(&ctx, &resolved);
     }
     let config = resolved.value;

@@ -111,36 +111,45 @@ impl Row {
 
 type Bench = fn() -> anyhow::Result<Vec<Row>>;
 
-const BENCHES: &[(&str, Bench)] = &[
-    ("help", help::run),
-    ("smoke", smoke::run),
-    ("monitor", monitor::run),
-    ("failover", failover::run),
-    ("promote", promote::run),
-    ("deploy", deploy::run),
-    ("backup", backup::run),
-    ("power", power::run),
+/// Each benchmark, and the packages whose release binaries it runs (empty: all of them).
+const BENCHES: &[(&str, Bench, &[&str])] = &[
+    ("help", help::run, &[]),
+    ("smoke", smoke::run, &["smoke-test"]),
+    ("monitor", monitor::run, &["downtime-monitor"]),
+    ("failover", failover::run, &["dns-failover"]),
+    ("promote", promote::run, &["replica-promote"]),
+    ("deploy", deploy::run, &["blue-green-deploy"]),
+    ("backup", backup::run, &["backup-sync"]),
+    ("power", power::run, &["downtime-monitor", "replica-promote", "dns-failover"]),
 ];
 
 pub fn bench(names: &[String]) -> anyhow::Result<()> {
     for n in names {
-        if !BENCHES.iter().any(|(b, _)| b == n) {
-            let known: Vec<&str> = BENCHES.iter().map(|(b, _)| *b).collect();
+        if !BENCHES.iter().any(|(b, _, _)| b == n) {
+            let known: Vec<&str> = BENCHES.iter().map(|(b, _, _)| *b).collect();
             bail!("unknown benchmark {n:?}; known: {}", known.join(", "));
         }
     }
+    let chosen: Vec<_> = BENCHES.iter().filter(|(b, _, _)| names.is_empty() || names.iter().any(|n| n == b)).collect();
+    // Build only what the chosen benchmarks run (a release build of the whole workspace is
+    // large); a benchmark that lists no package needs them all.
     let mut build = cargo();
-    build.args(["build", "--workspace", "--bins", "--exclude", "xtask"]);
+    build.args(["build", "--bins"]);
     if profile() == "release" {
         build.arg("--release");
     }
+    if chosen.iter().any(|(_, _, pkgs)| pkgs.is_empty()) {
+        build.args(["--workspace", "--exclude", "xtask"]);
+    } else {
+        for pkg in chosen.iter().flat_map(|(_, _, pkgs)| pkgs.iter()) {
+            build.args(["-p", pkg]);
+        }
+    }
     step(build)?;
     let mut rows = Vec::new();
-    for (name, run) in BENCHES {
-        if names.is_empty() || names.iter().any(|n| n == name) {
-            eprintln!("xtask: bench {name}");
-            rows.extend(run().with_context(|| format!("benchmark {name}"))?);
-        }
+    for (name, run, _) in chosen {
+        eprintln!("xtask: bench {name}");
+        rows.extend(run().with_context(|| format!("benchmark {name}"))?);
     }
     let dir = root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
@@ -173,11 +182,17 @@ fn print_table(rows: &[Row]) {
 }
 
 /// The build of one of our binaries that `bench` made: `<target dir>/release/NAME`
-/// (`debug/` with `STANDBY_BENCH_PROFILE=debug`; `$CARGO_TARGET_DIR` honoured).
+/// (`debug/` with `STANDBY_BENCH_PROFILE=debug`).
 pub fn release_bin(name: &str) -> std::path::PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root().join("target"));
-    target.join(profile()).join(name)
+    target_dir().join(profile()).join(name)
+}
+
+/// Where cargo builds: `$CARGO_TARGET_DIR` (relative to the workspace root) or `target/`.
+pub fn target_dir() -> std::path::PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => root().join(dir),
+        None => root().join("target"),
+    }
 }
 
 /// `release`, or `debug` when `STANDBY_BENCH_PROFILE=debug` (a quick run; say so with the figures).
