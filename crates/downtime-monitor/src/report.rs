@@ -26,6 +26,8 @@ pub enum SegmentKind {
     Down,
     Unknown,
     Maintenance,
+    /// A UPS carrying the load (the power band of a `kind = "ups"` target).
+    OnBattery,
 }
 
 /// A stretch of the timeline.
@@ -91,6 +93,12 @@ pub struct TargetReport {
     pub clock_steps: usize,
     /// What a reader must know to trust the figures (clock steps, a provisional decision).
     pub notes: Vec<String>,
+    /// `kind = "ups"` targets: the power cuts and what the battery carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub power: Option<crate::report_power::PowerFigures>,
+    /// `kind = "ups"` targets: the on-battery spans, drawn as a band of their own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub power_timeline: Vec<Segment>,
 }
 
 /// The whole report.
@@ -349,11 +357,13 @@ pub struct Scope {
     pub quorum: Option<usize>,
     /// The zone of the monthly rows' calendar.
     pub zone: clock::Zone,
+    /// The targets of `kind = "ups"`: their reports gain the power figures.
+    pub ups: Vec<String>,
 }
 
 /// Build the report for the scope's targets over `[from, to)`.
 pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::Result<Report> {
-    let Scope { targets, from, to, thresholds, monthly, quorum, zone } = scope.clone();
+    let Scope { targets, from, to, thresholds, monthly, quorum, zone, ups } = scope.clone();
     let mut out = Vec::new();
     let zone = &zone;
     for name in &targets {
@@ -380,7 +390,24 @@ pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::R
                 h.clock_steps
             ));
         }
+        let power = if ups.contains(name) {
+            let samples = store.samples(name, from, to, false)?;
+            Some(crate::report_power::figures(&samples, from, to.min(clock::now_ms().max(from))))
+        } else {
+            None
+        };
+        let power_timeline = power
+            .as_ref()
+            .map(|p| {
+                crate::report_power::spans(p, to)
+                    .into_iter()
+                    .map(|(start, end)| Segment { start, end, kind: SegmentKind::OnBattery })
+                    .collect()
+            })
+            .unwrap_or_default();
         out.push(TargetReport {
+            power,
+            power_timeline,
             clock_steps: h.clock_steps,
             notes,
             name: name.clone(),
@@ -459,6 +486,23 @@ impl fmt::Display for Report {
             }
             for n in &t.notes {
                 writeln!(f, "  note: {n}")?;
+            }
+            if let Some(p) = &t.power {
+                writeln!(f, "  {}", crate::report_power::summary(p))?;
+                for c in &p.cut_list {
+                    writeln!(
+                        f,
+                        "    cut {}  {}{}  carried {}  lowest runtime {}{}",
+                        c.started,
+                        clock::fmt_duration(c.duration_ms),
+                        if c.ended_ms.is_none() { " (ongoing)" } else { "" },
+                        clock::fmt_duration(c.carried_ms),
+                        c.lowest_runtime_s
+                            .map(|s| clock::fmt_duration((s * 1000.0) as i64))
+                            .unwrap_or_else(|| "-".into()),
+                        c.outlasted_battery.map(|w| format!("  outlasted the battery ({w})")).unwrap_or_default()
+                    )?;
+                }
             }
             for m in &t.months {
                 writeln!(
