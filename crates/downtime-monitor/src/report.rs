@@ -145,9 +145,9 @@ fn history(
             known.push((h.hour, h.hour + len));
         }
     }
-    let samples = store.samples(target, raw_from.min(to), to, false)?;
-    let steps = clock_steps(&samples, from, to);
-    known.extend(coverage(&samples));
+    // Raw samples' coverage is kept as they are written: the samples themselves are not read.
+    let steps = store.clock_steps(target, from, to)?;
+    known.extend(store.covered(target, raw_from.min(to), to)?);
     let incidents = store.incidents(target, from, to, false)?;
     // Where only hourly rows are left, an incident is itself proof the monitor was watching:
     // this keeps downtime exact after the roll-up.

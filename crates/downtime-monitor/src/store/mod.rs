@@ -24,6 +24,11 @@ CREATE TABLE IF NOT EXISTS samples (
     maintenance INTEGER NOT NULL DEFAULT 0, clock_step INTEGER NOT NULL DEFAULT 0, power TEXT);
 CREATE INDEX IF NOT EXISTS samples_by_target ON samples (target, at);
 CREATE INDEX IF NOT EXISTS samples_by_time ON samples (at);
+CREATE INDEX IF NOT EXISTS samples_clock_steps ON samples (target, at) WHERE clock_step = 1;
+CREATE TABLE IF NOT EXISTS covered (
+    target TEXT NOT NULL, vantage TEXT NOT NULL, start INTEGER NOT NULL, end_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL, last_interval INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS covered_by_target ON covered (target, vantage, end_at);
 CREATE TABLE IF NOT EXISTS hourly (
     target TEXT NOT NULL, vantage TEXT NOT NULL, hour INTEGER NOT NULL,
     samples INTEGER NOT NULL, failures INTEGER NOT NULL, known_ms INTEGER NOT NULL,
@@ -137,6 +142,33 @@ pub struct Window {
     pub reason: String,
 }
 
+/// A covered span as kept: where it starts and ends, and its last sample (when and at what
+/// interval), which the next sample continues if it comes within 1.5 intervals.
+#[derive(Debug, Clone, Copy)]
+struct Covered {
+    start: i64,
+    end: i64,
+    last_at: i64,
+    last_interval: i64,
+}
+
+impl Covered {
+    fn first(at: i64, interval: i64) -> Covered {
+        Covered { start: at, end: at + interval.max(0), last_at: at, last_interval: interval }
+    }
+
+    /// This span continued by a sample at `at`, or None if that sample starts a new one.
+    fn follow(self, at: i64, interval: i64) -> Option<Covered> {
+        (at - self.last_at <= self.last_interval + self.last_interval / 2).then(|| Covered {
+            start: self.start,
+            // The previous sample now covers until this one; this one, one interval.
+            end: at + interval.max(0),
+            last_at: at,
+            last_interval: interval,
+        })
+    }
+}
+
 /// An hourly roll-up row.
 #[derive(Debug, Clone)]
 pub struct Hour {
@@ -213,7 +245,9 @@ impl Store {
         db.batch(&schema(db.dialect()))
             .and_then(|_| add_columns(&mut db))
             .with_context(|| format!("the history in {} is unusable", location.describe()))?;
-        Ok(Store { db, vantage: vantage.to_string() })
+        let mut store = Store { db, vantage: vantage.to_string() };
+        store.backfill_covered().with_context(|| format!("the history in {} is unusable", location.describe()))?;
+        Ok(store)
     }
 
     pub fn vantage(&self) -> &str {
@@ -279,6 +313,7 @@ impl Store {
                 &[(&s.target).into(), v.clone(), s.at.into(), s.ok.into(), s.latency_ms.into(), s.error.as_ref().into(), s.interval_ms.into(), (*maintenance).into(), (*clock_step).into(), power_json(s.power.as_ref())?.as_ref().into()],
             )?;
         }
+        self.extend_covered(samples)?;
         for s in states {
             self.db.exec(
                 "INSERT INTO states (target, vantage, json) VALUES (?, ?, ?) ON CONFLICT (target, vantage) DO UPDATE SET json = excluded.json",
@@ -308,6 +343,140 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Extend the covered spans of this vantage with a round's samples (see [`Store::covered`]).
+    fn extend_covered(&mut self, samples: &[Stored]) -> anyhow::Result<()> {
+        let mut by_target: Vec<(&str, Vec<(i64, i64)>)> = Vec::new();
+        for s in samples.iter().filter(|s| !s.clock_step) {
+            match by_target.iter_mut().find(|(t, _)| *t == s.sample.target) {
+                Some((_, list)) => list.push((s.sample.at, s.sample.interval_ms)),
+                None => by_target.push((&s.sample.target, vec![(s.sample.at, s.sample.interval_ms)])),
+            }
+        }
+        let v: Val = (&self.vantage).into();
+        for (target, list) in by_target {
+            let last = self.db.rows(
+                "SELECT start, end_at, last_at, last_interval FROM covered WHERE target = ? AND vantage = ? ORDER BY last_at DESC LIMIT 1",
+                &[target.into(), v.clone()],
+            )?;
+            let mut row = last.first().map(|r| Covered {
+                start: r[0].int(),
+                end: r[1].int(),
+                last_at: r[2].int(),
+                last_interval: r[3].int(),
+            });
+            if row.is_some_and(|r| list.iter().any(|(at, _)| *at <= r.last_at)) {
+                // Older than what is covered already (a late import): count it again from the samples.
+                self.rebuild_covered(target)?;
+                continue;
+            }
+            let old = row;
+            let mut new_rows = Vec::new();
+            for (at, interval) in list {
+                row = Some(match row {
+                    Some(r) => match r.follow(at, interval) {
+                        Some(r) => r,
+                        None => {
+                            new_rows.push(r);
+                            Covered::first(at, interval)
+                        }
+                    },
+                    None => Covered::first(at, interval),
+                });
+            }
+            let Some(row) = row else { continue };
+            new_rows.push(row);
+            for (i, r) in new_rows.iter().enumerate() {
+                match old.filter(|_| i == 0) {
+                    Some(o) => self.db.exec(
+                        "UPDATE covered SET end_at = ?, last_at = ?, last_interval = ? WHERE target = ? AND vantage = ? AND last_at = ?",
+                        &[r.end.into(), r.last_at.into(), r.last_interval.into(), target.into(), v.clone(), o.last_at.into()],
+                    )?,
+                    None => self.db.exec(
+                        "INSERT INTO covered (target, vantage, start, end_at, last_at, last_interval) VALUES (?, ?, ?, ?, ?, ?)",
+                        &[target.into(), v.clone(), r.start.into(), r.end.into(), r.last_at.into(), r.last_interval.into()],
+                    )?,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Recount the covered spans of `target` (this vantage) from its raw samples.
+    fn rebuild_covered(&mut self, target: &str) -> anyhow::Result<()> {
+        let v: Val = (&self.vantage).into();
+        self.db.exec("DELETE FROM covered WHERE target = ? AND vantage = ?", &[target.into(), v.clone()])?;
+        let rows = self.db.rows(
+            "SELECT at, interval_ms FROM samples WHERE target = ? AND vantage = ? AND clock_step = 0 ORDER BY at",
+            &[target.into(), v.clone()],
+        )?;
+        let mut spans: Vec<Covered> = Vec::new();
+        for r in rows {
+            let (at, interval) = (r[0].int(), r[1].int());
+            match spans.last_mut() {
+                Some(last) => match last.follow(at, interval) {
+                    Some(c) => *last = c,
+                    None => spans.push(Covered::first(at, interval)),
+                },
+                None => spans.push(Covered::first(at, interval)),
+            }
+        }
+        for r in spans {
+            self.db.exec(
+                "INSERT INTO covered (target, vantage, start, end_at, last_at, last_interval) VALUES (?, ?, ?, ?, ?, ?)",
+                &[target.into(), v.clone(), r.start.into(), r.end.into(), r.last_at.into(), r.last_interval.into()],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The time this vantage's raw samples of `target` cover in `[from, to)`, as merged spans
+    /// (each sample covers until the next if that came within 1.5 intervals, else one
+    /// interval; samples taken with the clock stepped back cover nothing). Kept as the
+    /// samples are written, so that a report need not read them.
+    pub fn covered(&mut self, target: &str, from: i64, to: i64) -> anyhow::Result<Vec<(i64, i64)>> {
+        let rows = self.db.rows(
+            "SELECT start, end_at FROM covered WHERE target = ? AND vantage = ? AND end_at > ? AND start < ? ORDER BY start",
+            &[target.into(), (&self.vantage).into(), from.into(), to.into()],
+        )?;
+        Ok(rows.iter().map(|r| (r[0].int().max(from), r[1].int())).collect())
+    }
+
+    /// How many samples of `target` (this vantage) in `[from, to)` were taken with the clock
+    /// stepped back.
+    pub fn clock_steps(&mut self, target: &str, from: i64, to: i64) -> anyhow::Result<usize> {
+        let rows = self.db.rows(
+            "SELECT count(*) FROM samples WHERE target = ? AND vantage = ? AND at >= ? AND at < ? AND clock_step = 1",
+            &[target.into(), (&self.vantage).into(), from.into(), to.into()],
+        )?;
+        Ok(rows.first().map(|r| r[0].int() as usize).unwrap_or(0))
+    }
+
+    /// Count the covered spans of every target from the samples, for a database written
+    /// before they were kept.
+    fn backfill_covered(&mut self) -> anyhow::Result<()> {
+        let has = |db: &mut Db, sql: &str| -> anyhow::Result<bool> { Ok(!db.rows(sql, &[])?.is_empty()) };
+        if has(&mut self.db, "SELECT 1 FROM covered LIMIT 1")?
+            || !has(&mut self.db, "SELECT 1 FROM samples WHERE clock_step = 0 LIMIT 1")?
+        {
+            return Ok(());
+        }
+        let pairs = self.db.rows("SELECT DISTINCT target, vantage FROM samples WHERE clock_step = 0", &[])?;
+        let mine = self.vantage.clone();
+        self.db.batch("BEGIN")?;
+        let result = pairs.iter().try_for_each(|r| {
+            self.vantage = r[1].text();
+            self.rebuild_covered(&r[0].text())
+        });
+        self.vantage = mine;
+        match result {
+            Ok(()) => self.db.batch("COMMIT"),
+            Err(e) => {
+                let _ = self.db.batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     /// Alerts of this vantage not yet delivered, oldest first; those created before
@@ -370,7 +539,8 @@ impl Store {
                     &[target.into(), v, from.into(), to.into()],
                 )
             })
-            .and_then(|_| self.write_round(samples, &[], incidents));
+            .and_then(|_| self.write_round(samples, &[], incidents))
+            .and_then(|_| self.rebuild_covered(target));
         match result {
             Ok(()) => self.db.batch("COMMIT"),
             Err(e) => {
@@ -574,7 +744,8 @@ impl Store {
         let result = self
             .db
             .exec(&sql, &[cutoff.into()])
-            .and_then(|_| self.db.exec("DELETE FROM samples WHERE at < ?", &[cutoff.into()]));
+            .and_then(|_| self.db.exec("DELETE FROM samples WHERE at < ?", &[cutoff.into()]))
+            .and_then(|n| self.db.exec("DELETE FROM covered WHERE end_at < ?", &[cutoff.into()]).map(|_| n));
         match result {
             Ok(n) => {
                 self.db.batch("COMMIT")?;
