@@ -163,7 +163,7 @@ fn history(
 /// Raw samples (of one vantage, oldest first): each covers until the next one if that came
 /// within 1.5 intervals (jitter), else one interval; beyond is time the monitor did not see.
 /// Samples taken while the clock had stepped back cover nothing: their time is not trusted.
-fn coverage(samples: &[crate::store::Stored]) -> Vec<(i64, i64)> {
+pub(crate) fn coverage(samples: &[crate::store::Stored]) -> Vec<(i64, i64)> {
     let trusted: Vec<&crate::store::Stored> = samples.iter().filter(|s| !s.clock_step).collect();
     trusted
         .iter()

@@ -864,3 +864,68 @@ impl Spool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intervals::Spans;
+
+    fn stored(target: &str, at: i64, interval_ms: i64, clock_step: bool) -> Stored {
+        let s = Sample {
+            target: target.into(),
+            at,
+            ok: true,
+            latency_ms: 1.0,
+            error: None,
+            interval_ms,
+            power: None,
+        };
+        Stored { clock_step, ..Stored::new(&s, false) }
+    }
+
+    /// The covered spans kept round by round are the coverage the report would compute from
+    /// the raw samples: jitter, gaps, an interval change, a clock step, two targets, a late
+    /// sample, and a database from before the table (backfilled on open).
+    #[test]
+    fn covered_spans_kept_as_written_equal_the_samples_coverage() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("h.db");
+        let mut store = Store::open(&path, "v").unwrap_or_else(|e| panic!("{e}"));
+        let ats: &[(i64, i64, bool)] = &[
+            (0, 10, false),
+            (12, 10, false),
+            (27, 10, false), // 15 after: still continues (1.5 intervals)
+            (43, 10, false), // 16 after: a gap
+            (50, 4, false),
+            (55, 4, false),
+            (54, 4, true), // clock stepped back: covers nothing
+            (70, 4, false),
+            (72, 30, false),
+        ];
+        for chunk in ats.chunks(2) {
+            let round: Vec<Stored> = chunk
+                .iter()
+                .flat_map(|&(at, i, c)| [stored("a", at, i, c), stored("b", at * 2, i, c)])
+                .collect();
+            store.save_round(&round, &[], &[]).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let check = |store: &mut Store| {
+            for t in ["a", "b"] {
+                let samples = store.samples(t, 0, 1000, false).unwrap_or_else(|e| panic!("{e}"));
+                let want = Spans::new(crate::report::coverage(&samples));
+                let got = Spans::new(store.covered(t, 0, 1000).unwrap_or_else(|e| panic!("{e}")));
+                assert_eq!(got.iter().collect::<Vec<_>>(), want.iter().collect::<Vec<_>>(), "{t}");
+            }
+        };
+        check(&mut store);
+        assert_eq!(store.clock_steps("a", 0, 1000).unwrap_or(0), 1);
+        // A late sample (before the last one) is counted again from the samples.
+        store.save_round(&[stored("a", 35, 10, false)], &[], &[]).unwrap_or_else(|e| panic!("{e}"));
+        check(&mut store);
+        // A database written before the table: counted on open.
+        store.db.batch("DELETE FROM covered").unwrap_or_else(|e| panic!("{e}"));
+        drop(store);
+        let mut store = Store::open(&path, "v").unwrap_or_else(|e| panic!("{e}"));
+        check(&mut store);
+    }
+}
