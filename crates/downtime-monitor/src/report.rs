@@ -140,9 +140,9 @@ fn history(
     // Rolled-up hours: an hour with (nearly) full coverage counts whole.
     let raw_from = store.first_raw(target)?.unwrap_or(i64::MAX).max(from);
     if raw_from > from {
-        for h in store.hours(target, from, raw_from.min(to))? {
-            let len = if h.known_ms >= HOUR_MS * 9 / 10 { HOUR_MS } else { h.known_ms };
-            known.push((h.hour, h.hour + len));
+        for (hour, known_ms) in store.known_hours(target, from, raw_from.min(to))? {
+            let len = if known_ms >= HOUR_MS * 9 / 10 { HOUR_MS } else { known_ms };
+            known.push((hour, hour + len));
         }
     }
     // Raw samples' coverage is kept as they are written: the samples themselves are not read.

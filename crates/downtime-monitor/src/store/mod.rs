@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS hourly (
     target TEXT NOT NULL, vantage TEXT NOT NULL, hour INTEGER NOT NULL,
     samples INTEGER NOT NULL, failures INTEGER NOT NULL, known_ms INTEGER NOT NULL,
     latency_sum REAL NOT NULL, PRIMARY KEY (target, vantage, hour));
+CREATE INDEX IF NOT EXISTS hourly_known ON hourly (target, vantage, hour, known_ms);
 CREATE TABLE IF NOT EXISTS states (
     target TEXT NOT NULL, vantage TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (target, vantage));
 CREATE TABLE IF NOT EXISTS incidents (
@@ -587,6 +588,16 @@ impl Store {
             .collect())
     }
 
+    /// The time each hourly roll-up of a target in `[from, to)` knew: (hour, known ms), from
+    /// a covering index (what a report reads for its rolled-up months).
+    pub fn known_hours(&mut self, target: &str, from: i64, to: i64) -> anyhow::Result<Vec<(i64, i64)>> {
+        let rows = self.db.rows(
+            "SELECT hour, known_ms FROM hourly WHERE target = ? AND vantage = ? AND hour >= ? AND hour < ? ORDER BY hour",
+            &[target.into(), (&self.vantage).into(), (from - HOUR_MS).into(), to.into()],
+        )?;
+        Ok(rows.iter().map(|r| (r[0].int(), r[1].int())).collect())
+    }
+
     /// Incidents of a target that overlap `[from, to)` (every vantage's with `all_vantages`).
     pub fn incidents(&mut self, target: &str, from: i64, to: i64, all_vantages: bool) -> anyhow::Result<Vec<Incident>> {
         let (vf, vp) = self.vantage_filter(all_vantages);
@@ -637,8 +648,10 @@ impl Store {
     pub fn known_targets(&mut self) -> anyhow::Result<Vec<String>> {
         let v: Val = (&self.vantage).into();
         let rows = self.db.rows(
-            "SELECT DISTINCT target FROM samples WHERE vantage = ? UNION SELECT DISTINCT target FROM hourly WHERE vantage = ? UNION SELECT DISTINCT target FROM incidents WHERE vantage = ? ORDER BY 1",
-            &[v.clone(), v.clone(), v],
+            // Samples through the covered spans (and the few taken with the clock stepped back,
+            // by their partial index): the samples table itself is not scanned.
+            "SELECT DISTINCT target FROM covered WHERE vantage = ? UNION SELECT DISTINCT target FROM samples WHERE vantage = ? AND clock_step = 1 UNION SELECT DISTINCT target FROM hourly WHERE vantage = ? UNION SELECT DISTINCT target FROM incidents WHERE vantage = ? ORDER BY 1",
+            &[v.clone(), v.clone(), v.clone(), v],
         )?;
         Ok(rows.iter().map(|r| r[0].text()).collect())
     }
