@@ -220,6 +220,7 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
     }
     h.push_str("</table>\n");
     power_table(&mut h, report);
+    latency_table(&mut h, report);
     for t in &report.targets {
         if !t.months.is_empty() {
             let _ = writeln!(h, "<h2>{} by month</h2>\n<table><tr><th>month</th><th>uptime</th><th>downtime</th><th>incidents</th><th>unknown</th><th>decision</th></tr>", esc(&t.name));
@@ -262,6 +263,28 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
     }
     h.push_str("</body></html>\n");
     Ok(h)
+}
+
+/// Response times: p50/p95 per target per day (successful checks).
+fn latency_table(h: &mut String, report: &Report) {
+    for t in report.targets.iter().filter(|t| !t.latency.is_empty()) {
+        let _ = writeln!(
+            h,
+            "<h2>{} response times</h2>\n<p>successful checks, per day (UTC)</p>\n<table><tr><th>day</th><th>checks</th><th>p50</th><th>p95</th></tr>",
+            esc(&t.name)
+        );
+        for d in &t.latency {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{:.1} ms</td><td>{:.1} ms</td></tr>",
+                esc(&d.day),
+                d.samples,
+                d.p50_ms,
+                d.p95_ms
+            );
+        }
+        h.push_str("</table>\n");
+    }
 }
 
 /// The UPS targets' power figures (hours on battery, cuts, the longest, the lowest runtime,

@@ -99,6 +99,9 @@ pub struct TargetReport {
     /// `kind = "ups"` targets: the on-battery spans, drawn as a band of their own.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub power_timeline: Vec<Segment>,
+    /// Response times per day (p50/p95 of successful checks), when asked for (HTML).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub latency: Vec<crate::report_latency::LatencyDay>,
 }
 
 /// The whole report.
@@ -359,11 +362,13 @@ pub struct Scope {
     pub zone: clock::Zone,
     /// The targets of `kind = "ups"`: their reports gain the power figures.
     pub ups: Vec<String>,
+    /// Add response times per day (read from the raw samples: only the HTML report asks).
+    pub latency: bool,
 }
 
 /// Build the report for the scope's targets over `[from, to)`.
 pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::Result<Report> {
-    let Scope { targets, from, to, thresholds, monthly, quorum, zone, ups } = scope.clone();
+    let Scope { targets, from, to, thresholds, monthly, quorum, zone, ups, latency } = scope.clone();
     let mut out = Vec::new();
     let zone = &zone;
     for name in &targets {
@@ -405,7 +410,10 @@ pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::R
                     .collect()
             })
             .unwrap_or_default();
+        let latency =
+            if latency { crate::report_latency::per_day(&store.latencies(name, from, to)?) } else { Vec::new() };
         out.push(TargetReport {
+            latency,
             power,
             power_timeline,
             clock_steps: h.clock_steps,

@@ -117,6 +117,7 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
         quorum: args.quorum,
         zone,
         ups,
+        latency: args.format == ReportFormat::Html && !setup.ctx.output.json,
     };
     let report = crate::report::build(&mut store, &maint, &scope)?;
     if args.format == ReportFormat::StatusPage {

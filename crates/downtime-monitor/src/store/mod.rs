@@ -598,6 +598,16 @@ impl Store {
         Ok(rows.iter().map(|r| (r[0].int(), r[1].int())).collect())
     }
 
+    /// (time, latency ms) of this vantage's successful checks of `target` in `[from, to)`
+    /// (clock steps left out), oldest first.
+    pub fn latencies(&mut self, target: &str, from: i64, to: i64) -> anyhow::Result<Vec<(i64, f64)>> {
+        let rows = self.db.rows(
+            "SELECT at, latency_ms FROM samples WHERE target = ? AND vantage = ? AND at >= ? AND at < ? AND ok = 1 AND clock_step = 0 ORDER BY at",
+            &[target.into(), (&self.vantage).into(), from.into(), to.into()],
+        )?;
+        Ok(rows.iter().map(|r| (r[0].int(), r[1].real())).collect())
+    }
+
     /// Incidents of a target that overlap `[from, to)` (every vantage's with `all_vantages`).
     pub fn incidents(&mut self, target: &str, from: i64, to: i64, all_vantages: bool) -> anyhow::Result<Vec<Incident>> {
         let (vf, vp) = self.vantage_filter(all_vantages);
@@ -884,15 +894,7 @@ mod tests {
     use crate::intervals::Spans;
 
     fn stored(target: &str, at: i64, interval_ms: i64, clock_step: bool) -> Stored {
-        let s = Sample {
-            target: target.into(),
-            at,
-            ok: true,
-            latency_ms: 1.0,
-            error: None,
-            interval_ms,
-            power: None,
-        };
+        let s = Sample { target: target.into(), at, ok: true, latency_ms: 1.0, error: None, interval_ms, power: None };
         Stored { clock_step, ..Stored::new(&s, false) }
     }
 
@@ -916,10 +918,8 @@ mod tests {
             (72, 30, false),
         ];
         for chunk in ats.chunks(2) {
-            let round: Vec<Stored> = chunk
-                .iter()
-                .flat_map(|&(at, i, c)| [stored("a", at, i, c), stored("b", at * 2, i, c)])
-                .collect();
+            let round: Vec<Stored> =
+                chunk.iter().flat_map(|&(at, i, c)| [stored("a", at, i, c), stored("b", at * 2, i, c)]).collect();
             store.save_round(&round, &[], &[]).unwrap_or_else(|e| panic!("{e}"));
         }
         let check = |store: &mut Store| {
