@@ -18,6 +18,8 @@ pub mod monitor;
 pub mod power;
 pub mod render;
 pub mod report;
+pub mod report_latency;
+pub mod report_power;
 pub mod setup;
 pub mod status_page;
 pub mod store;

@@ -104,6 +104,7 @@ fn color(kind: SegmentKind) -> RGBColor {
         SegmentKind::Down => RGBColor(207, 34, 46),
         SegmentKind::Unknown => RGBColor(175, 184, 193),
         SegmentKind::Maintenance => RGBColor(84, 174, 255),
+        SegmentKind::OnBattery => RGBColor(191, 135, 0),
     }
 }
 
@@ -121,6 +122,7 @@ pub fn svg(report: &Report) -> anyhow::Result<String> {
             ("down", SegmentKind::Down),
             ("unknown (monitor not running)", SegmentKind::Unknown),
             ("maintenance", SegmentKind::Maintenance),
+            ("on battery (UPS)", SegmentKind::OnBattery),
         ] {
             legend.draw(&Rectangle::new([(x, 10), (x + 14, 24)], color(kind).filled())).map_err(plot_err)?;
             legend.draw(&Text::new(label, (x + 20, 10), ("sans-serif", 14))).map_err(plot_err)?;
@@ -156,6 +158,21 @@ pub fn svg(report: &Report) -> anyhow::Result<String> {
                     drawn(&t.timeline, from, to, min_ms)
                         .into_iter()
                         .map(|s| Rectangle::new([(s.start, 0.1), (s.end, 0.9)], color(s.kind).filled())),
+                )
+                .map_err(plot_err)?;
+            // A UPS's on-battery spans: a band of their own above the health bar, at least
+            // the minimum width so that a short cut is visible.
+            let band: Vec<Segment> = t
+                .power_timeline
+                .iter()
+                .map(|s| {
+                    let start = s.start.clamp(from, (to - min_ms).max(from));
+                    Segment { start, end: s.end.max(start + min_ms).min(to), kind: s.kind }
+                })
+                .collect();
+            chart
+                .draw_series(
+                    band.into_iter().map(|s| Rectangle::new([(s.start, 0.92), (s.end, 1.0)], color(s.kind).filled())),
                 )
                 .map_err(plot_err)?;
         }
@@ -202,6 +219,8 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
         );
     }
     h.push_str("</table>\n");
+    power_table(&mut h, report);
+    latency_table(&mut h, report);
     for t in &report.targets {
         if !t.months.is_empty() {
             let _ = writeln!(h, "<h2>{} by month</h2>\n<table><tr><th>month</th><th>uptime</th><th>downtime</th><th>incidents</th><th>unknown</th><th>decision</th></tr>", esc(&t.name));
@@ -244,6 +263,75 @@ pub fn html(report: &Report) -> anyhow::Result<String> {
     }
     h.push_str("</body></html>\n");
     Ok(h)
+}
+
+/// Response times: p50/p95 per target per day (successful checks).
+fn latency_table(h: &mut String, report: &Report) {
+    for t in report.targets.iter().filter(|t| !t.latency.is_empty()) {
+        let _ = writeln!(
+            h,
+            "<h2>{} response times</h2>\n<p>successful checks, per day (UTC)</p>\n<table><tr><th>day</th><th>checks</th><th>p50</th><th>p95</th></tr>",
+            esc(&t.name)
+        );
+        for d in &t.latency {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{:.1} ms</td><td>{:.1} ms</td></tr>",
+                esc(&d.day),
+                d.samples,
+                d.p50_ms,
+                d.p95_ms
+            );
+        }
+        h.push_str("</table>\n");
+    }
+}
+
+/// The UPS targets' power figures (hours on battery, cuts, the longest, the lowest runtime,
+/// cuts that outlasted the battery) and their cuts.
+fn power_table(h: &mut String, report: &Report) {
+    let ups: Vec<_> = report.targets.iter().filter_map(|t| t.power.as_ref().map(|p| (t, p))).collect();
+    if ups.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Power (UPS)</h2>\n<table><tr><th>target</th><th>on battery</th><th>hours</th><th>cuts</th><th>longest cut</th><th>lowest runtime left</th><th>cuts that outlasted the battery</th></tr>\n");
+    for (t, p) in &ups {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"down\">{}</td></tr>",
+            esc(&t.name),
+            clock::fmt_duration(p.on_battery_ms),
+            p.on_battery_hours,
+            p.cuts,
+            clock::fmt_duration(p.longest_cut_ms),
+            p.lowest_runtime_s.map(|s| clock::fmt_duration((s * 1000.0) as i64)).unwrap_or_else(|| "-".into()),
+            p.cuts_outlasted_battery
+        );
+    }
+    h.push_str("</table>\n");
+    for (t, p) in &ups {
+        if p.cut_list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            h,
+            "<h2>{} power cuts</h2>\n<table><tr><th>started</th><th>duration</th><th>carried</th><th>lowest runtime</th><th>outlasted the battery</th></tr>",
+            esc(&t.name)
+        );
+        for c in &p.cut_list {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&c.started),
+                clock::fmt_duration(c.duration_ms),
+                if c.ended_ms.is_none() { " (ongoing)" } else { "" },
+                clock::fmt_duration(c.carried_ms),
+                c.lowest_runtime_s.map(|s| clock::fmt_duration((s * 1000.0) as i64)).unwrap_or_else(|| "-".into()),
+                c.outlasted_battery.map(|w| format!("yes ({w})")).unwrap_or_else(|| "no".into())
+            );
+        }
+        h.push_str("</table>\n");
+    }
 }
 
 #[cfg(test)]

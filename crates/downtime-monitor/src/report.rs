@@ -26,6 +26,8 @@ pub enum SegmentKind {
     Down,
     Unknown,
     Maintenance,
+    /// A UPS carrying the load (the power band of a `kind = "ups"` target).
+    OnBattery,
 }
 
 /// A stretch of the timeline.
@@ -91,6 +93,15 @@ pub struct TargetReport {
     pub clock_steps: usize,
     /// What a reader must know to trust the figures (clock steps, a provisional decision).
     pub notes: Vec<String>,
+    /// `kind = "ups"` targets: the power cuts and what the battery carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub power: Option<crate::report_power::PowerFigures>,
+    /// `kind = "ups"` targets: the on-battery spans, drawn as a band of their own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub power_timeline: Vec<Segment>,
+    /// Response times per day (p50/p95 of successful checks), when asked for (HTML).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub latency: Vec<crate::report_latency::LatencyDay>,
 }
 
 /// The whole report.
@@ -132,14 +143,14 @@ fn history(
     // Rolled-up hours: an hour with (nearly) full coverage counts whole.
     let raw_from = store.first_raw(target)?.unwrap_or(i64::MAX).max(from);
     if raw_from > from {
-        for h in store.hours(target, from, raw_from.min(to))? {
-            let len = if h.known_ms >= HOUR_MS * 9 / 10 { HOUR_MS } else { h.known_ms };
-            known.push((h.hour, h.hour + len));
+        for (hour, known_ms) in store.known_hours(target, from, raw_from.min(to))? {
+            let len = if known_ms >= HOUR_MS * 9 / 10 { HOUR_MS } else { known_ms };
+            known.push((hour, hour + len));
         }
     }
-    let samples = store.samples(target, raw_from.min(to), to, false)?;
-    let steps = clock_steps(&samples, from, to);
-    known.extend(coverage(&samples));
+    // Raw samples' coverage is kept as they are written: the samples themselves are not read.
+    let steps = store.clock_steps(target, from, to)?;
+    known.extend(store.covered(target, raw_from.min(to), to)?);
     let incidents = store.incidents(target, from, to, false)?;
     // Where only hourly rows are left, an incident is itself proof the monitor was watching:
     // this keeps downtime exact after the roll-up.
@@ -155,7 +166,7 @@ fn history(
 /// Raw samples (of one vantage, oldest first): each covers until the next one if that came
 /// within 1.5 intervals (jitter), else one interval; beyond is time the monitor did not see.
 /// Samples taken while the clock had stepped back cover nothing: their time is not trusted.
-fn coverage(samples: &[crate::store::Stored]) -> Vec<(i64, i64)> {
+pub(crate) fn coverage(samples: &[crate::store::Stored]) -> Vec<(i64, i64)> {
     let trusted: Vec<&crate::store::Stored> = samples.iter().filter(|s| !s.clock_step).collect();
     trusted
         .iter()
@@ -349,11 +360,15 @@ pub struct Scope {
     pub quorum: Option<usize>,
     /// The zone of the monthly rows' calendar.
     pub zone: clock::Zone,
+    /// The targets of `kind = "ups"`: their reports gain the power figures.
+    pub ups: Vec<String>,
+    /// Add response times per day (read from the raw samples: only the HTML report asks).
+    pub latency: bool,
 }
 
 /// Build the report for the scope's targets over `[from, to)`.
 pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::Result<Report> {
-    let Scope { targets, from, to, thresholds, monthly, quorum, zone } = scope.clone();
+    let Scope { targets, from, to, thresholds, monthly, quorum, zone, ups, latency } = scope.clone();
     let mut out = Vec::new();
     let zone = &zone;
     for name in &targets {
@@ -380,7 +395,27 @@ pub fn build(store: &mut Store, maint: &Maintenance, scope: &Scope) -> anyhow::R
                 h.clock_steps
             ));
         }
+        let power = if ups.contains(name) {
+            let samples = store.samples(name, from, to, false)?;
+            Some(crate::report_power::figures(&samples, from, to.min(clock::now_ms().max(from))))
+        } else {
+            None
+        };
+        let power_timeline = power
+            .as_ref()
+            .map(|p| {
+                crate::report_power::spans(p, to)
+                    .into_iter()
+                    .map(|(start, end)| Segment { start, end, kind: SegmentKind::OnBattery })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let latency =
+            if latency { crate::report_latency::per_day(&store.latencies(name, from, to)?) } else { Vec::new() };
         out.push(TargetReport {
+            latency,
+            power,
+            power_timeline,
             clock_steps: h.clock_steps,
             notes,
             name: name.clone(),
@@ -459,6 +494,23 @@ impl fmt::Display for Report {
             }
             for n in &t.notes {
                 writeln!(f, "  note: {n}")?;
+            }
+            if let Some(p) = &t.power {
+                writeln!(f, "  {}", crate::report_power::summary(p))?;
+                for c in &p.cut_list {
+                    writeln!(
+                        f,
+                        "    cut {}  {}{}  carried {}  lowest runtime {}{}",
+                        c.started,
+                        clock::fmt_duration(c.duration_ms),
+                        if c.ended_ms.is_none() { " (ongoing)" } else { "" },
+                        clock::fmt_duration(c.carried_ms),
+                        c.lowest_runtime_s
+                            .map(|s| clock::fmt_duration((s * 1000.0) as i64))
+                            .unwrap_or_else(|| "-".into()),
+                        c.outlasted_battery.map(|w| format!("  outlasted the battery ({w})")).unwrap_or_default()
+                    )?;
+                }
             }
             for m in &t.months {
                 writeln!(

@@ -157,3 +157,101 @@ fn a_ups_target_without_its_name_is_a_config_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs `ups"), "{out:?}");
 }
+
+/// `check` until the UPS's reading shows `runtime_s` (the dummy driver re-reads its file on
+/// its own time).
+fn check_until_runtime(env: &Env, runtime_s: f64) -> serde_json::Value {
+    for _ in 0..100 {
+        let (_, line) = env.check();
+        if line["reading"]["runtime_s"] == runtime_s {
+            return line;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("the UPS never reported runtime {runtime_s}");
+}
+
+#[test]
+fn the_report_counts_cuts_hours_on_battery_the_lowest_runtime_and_cuts_that_outlasted_the_battery() {
+    let nut = Nut::start().unwrap();
+    let hook = Webhook::start(200).unwrap();
+    let env = Env::new(&ups_target(&nut, ""), &hook);
+    check_until_runtime(&env, 5400.0);
+
+    // A short cut, carried to the end.
+    nut.on_battery(90, 3000).unwrap();
+    nut.wait_status("OB DISCHRG", NUT_PATIENCE).unwrap();
+    check_until_runtime(&env, 3000.0);
+    env.check();
+    nut.on_line(85).unwrap();
+    nut.wait_status("OL CHRG", NUT_PATIENCE).unwrap();
+    assert_eq!(check_until_runtime(&env, 5400.0)["power"], "mains");
+
+    // A long one that reaches LB.
+    nut.on_battery(40, 900).unwrap();
+    nut.wait_status("OB DISCHRG", NUT_PATIENCE).unwrap();
+    check_until_runtime(&env, 900.0);
+    nut.low_battery(8, 120).unwrap();
+    nut.wait_status("OB DISCHRG LB", NUT_PATIENCE).unwrap();
+    check_until_runtime(&env, 120.0);
+    nut.on_line(20).unwrap();
+    nut.wait_status("OL CHRG", NUT_PATIENCE).unwrap();
+    assert_eq!(check_until_runtime(&env, 5400.0)["power"], "mains");
+    assert_eq!(kinds(&hook).iter().filter(|k| *k == "on-battery").count(), 2, "{:?}", kinds(&hook));
+
+    // What the figures must be, from the samples themselves: each cut runs from its first
+    // on-battery sample to the first on-line one after it.
+    let db = env.dir.path().join("state").join("monitor.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut stmt = conn.prepare("SELECT at, power FROM samples ORDER BY at").unwrap();
+    let rows: Vec<(i64, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let mut cuts: Vec<(i64, i64)> = Vec::new();
+    let mut open = None;
+    for (at, power) in &rows {
+        let ob = power.contains("\"OB\"");
+        match (open, ob) {
+            (None, true) => open = Some(*at),
+            (Some(s), false) => {
+                cuts.push((s, *at));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(cuts.len(), 2, "{rows:?}");
+
+    let out = env.run(&["report", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &json["targets"][0]["power"];
+    assert_eq!(p["cuts"], 2, "{p}");
+    assert_eq!(p["cuts_outlasted_battery"], 1, "{p}");
+    assert_eq!(p["lowest_runtime_s"], 120.0, "{p}");
+    assert_eq!(p["cut_list"][0]["started_ms"], cuts[0].0, "{p}");
+    assert_eq!(p["cut_list"][0]["duration_ms"], cuts[0].1 - cuts[0].0, "{p}");
+    assert_eq!(p["cut_list"][1]["duration_ms"], cuts[1].1 - cuts[1].0, "{p}");
+    assert_eq!(p["cut_list"][0]["lowest_runtime_s"], 3000.0, "{p}");
+    assert!(p["cut_list"][0].get("outlasted_battery").is_none(), "{p}");
+    assert_eq!(p["cut_list"][1]["outlasted_battery"], "LB", "{p}");
+    let longest = (cuts[0].1 - cuts[0].0).max(cuts[1].1 - cuts[1].0);
+    assert_eq!(p["longest_cut_ms"], longest, "{p}");
+    // The samples come less than 1.5 intervals apart, so the UPS carried every cut whole.
+    let total = (cuts[0].1 - cuts[0].0) + (cuts[1].1 - cuts[1].0);
+    assert_eq!(p["on_battery_ms"], total, "{p}");
+    let band = json["targets"][0]["power_timeline"].as_array().unwrap();
+    assert_eq!(band.len(), 2, "{band:?}");
+    assert_eq!((band[1]["start"].as_i64(), band[1]["kind"].as_str()), (Some(cuts[1].0), Some("on-battery")));
+    // Not a UPS: no power figures.
+    assert!(json["targets"].as_array().unwrap().iter().all(|t| t["name"] == "mains"));
+
+    let out = env.run(&["report"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("in 2 cut(s)") && text.contains("1 cut(s) outlasted the battery"), "{text}");
+    assert!(text.contains("outlasted the battery (LB)"), "{text}");
+    let out = env.run(&["report", "--format", "html"]);
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(html.contains("<h2>Power (UPS)</h2>") && html.contains("mains power cuts"), "{html}");
+    assert!(html.contains("on battery (UPS)"), "the legend names the band");
+    assert!(html.contains("#BF8700") || html.contains("191,135,0") || html.contains("rgb(191"), "the band is drawn");
+}

@@ -11,6 +11,7 @@
 //!   through the tool's own `Store` a day per transaction with failures and incidents, rolled
 //!   up as the tool does with its default 30-day retention; then the median wall time of
 //!   `downtime-monitor report --since 365d --json`. No anchor.
+//! - `report_1y_100_targets_s`: the same for 100 targets (~52.6 million samples written).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -38,7 +39,9 @@ const WINDOW: Duration = Duration::from_secs(60);
 const SETTLE: Duration = Duration::from_secs(30);
 const VANTAGE: &str = "bench";
 
+/// The report's sizes: 10 targets (`report_1y_s`) and 100 (`report_1y_100_targets_s`).
 const REPORT_TARGETS: usize = 10;
+const REPORT_TARGETS_LARGE: usize = 100;
 const REPORT_DAYS: i64 = 365;
 const REPORT_RUNS: usize = 3;
 const RETENTION_DAYS: i64 = 30;
@@ -81,7 +84,8 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
         (ours, theirs)
     };
 
-    let report_s = report_bench(&work.path().join("report"))?;
+    let report_s = report_bench(&work.path().join("report"), REPORT_TARGETS)?;
+    let report_large_s = report_bench(&work.path().join("report-100"), REPORT_TARGETS_LARGE)?;
 
     let cpu_limit = theirs.as_ref().map(|t| (t.cpu_pct / 2.0 * 1000.0).round() / 1000.0).unwrap_or(10.0);
     let stack = "prometheus + prometheus-blackbox-exporter (http_2xx, scrape 10s), same 1,000 \
@@ -112,6 +116,16 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
             report_s,
             None,
             "no anchor ran; report --since 365d --json over 10 targets x 1 y of 1-min samples \
+             (11 months hourly roll-ups + 30 d raw)",
+            1.0,
+            REPORT_RUNS,
+        ),
+        Row::at_most(
+            BENCH,
+            "report_1y_100_targets_s",
+            report_large_s,
+            None,
+            "no anchor ran; report --since 365d --json over 100 targets x 1 y of 1-min samples \
              (11 months hourly roll-ups + 30 d raw)",
             1.0,
             REPORT_RUNS,
@@ -334,10 +348,10 @@ fn now_ms() -> i64 {
 }
 
 /// Generate the year, then time `report --since 365d --json`; returns the median seconds.
-fn report_bench(dir: &Path) -> anyhow::Result<f64> {
+fn report_bench(dir: &Path, targets: usize) -> anyhow::Result<f64> {
     std::fs::create_dir_all(dir)?;
     let db = dir.join("monitor.db");
-    let names: Vec<String> = (0..REPORT_TARGETS).map(|i| format!("site-{i}")).collect();
+    let names: Vec<String> = (0..targets).map(|i| format!("site-{i}")).collect();
     let started = Instant::now();
     let stats = generate_year(&db, &names, now_ms())?;
     eprintln!(

@@ -107,8 +107,18 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     }
     let maint = Maintenance { recurring: setup.recurring.clone(), windows: store.windows(from)? };
     let thresholds = setup.config.decision;
-    let scope =
-        crate::report::Scope { targets: names, from, to, thresholds, monthly: args.monthly, quorum: args.quorum, zone };
+    let ups = setup.targets.iter().filter(|t| t.kind == crate::config::Kind::Ups).map(|t| t.name.clone()).collect();
+    let scope = crate::report::Scope {
+        targets: names,
+        from,
+        to,
+        thresholds,
+        monthly: args.monthly,
+        quorum: args.quorum,
+        zone,
+        ups,
+        latency: args.format == ReportFormat::Html && !setup.ctx.output.json,
+    };
     let report = crate::report::build(&mut store, &maint, &scope)?;
     if args.format == ReportFormat::StatusPage {
         let states = store.states()?;

@@ -24,10 +24,16 @@ CREATE TABLE IF NOT EXISTS samples (
     maintenance INTEGER NOT NULL DEFAULT 0, clock_step INTEGER NOT NULL DEFAULT 0, power TEXT);
 CREATE INDEX IF NOT EXISTS samples_by_target ON samples (target, at);
 CREATE INDEX IF NOT EXISTS samples_by_time ON samples (at);
+CREATE INDEX IF NOT EXISTS samples_clock_steps ON samples (target, at) WHERE clock_step = 1;
+CREATE TABLE IF NOT EXISTS covered (
+    target TEXT NOT NULL, vantage TEXT NOT NULL, start INTEGER NOT NULL, end_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL, last_interval INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS covered_by_target ON covered (target, vantage, end_at);
 CREATE TABLE IF NOT EXISTS hourly (
     target TEXT NOT NULL, vantage TEXT NOT NULL, hour INTEGER NOT NULL,
     samples INTEGER NOT NULL, failures INTEGER NOT NULL, known_ms INTEGER NOT NULL,
     latency_sum REAL NOT NULL, PRIMARY KEY (target, vantage, hour));
+CREATE INDEX IF NOT EXISTS hourly_known ON hourly (target, vantage, hour, known_ms);
 CREATE TABLE IF NOT EXISTS states (
     target TEXT NOT NULL, vantage TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (target, vantage));
 CREATE TABLE IF NOT EXISTS incidents (
@@ -137,6 +143,33 @@ pub struct Window {
     pub reason: String,
 }
 
+/// A covered span as kept: where it starts and ends, and its last sample (when and at what
+/// interval), which the next sample continues if it comes within 1.5 intervals.
+#[derive(Debug, Clone, Copy)]
+struct Covered {
+    start: i64,
+    end: i64,
+    last_at: i64,
+    last_interval: i64,
+}
+
+impl Covered {
+    fn first(at: i64, interval: i64) -> Covered {
+        Covered { start: at, end: at + interval.max(0), last_at: at, last_interval: interval }
+    }
+
+    /// This span continued by a sample at `at`, or None if that sample starts a new one.
+    fn follow(self, at: i64, interval: i64) -> Option<Covered> {
+        (at - self.last_at <= self.last_interval + self.last_interval / 2).then(|| Covered {
+            start: self.start,
+            // The previous sample now covers until this one; this one, one interval.
+            end: at + interval.max(0),
+            last_at: at,
+            last_interval: interval,
+        })
+    }
+}
+
 /// An hourly roll-up row.
 #[derive(Debug, Clone)]
 pub struct Hour {
@@ -213,7 +246,9 @@ impl Store {
         db.batch(&schema(db.dialect()))
             .and_then(|_| add_columns(&mut db))
             .with_context(|| format!("the history in {} is unusable", location.describe()))?;
-        Ok(Store { db, vantage: vantage.to_string() })
+        let mut store = Store { db, vantage: vantage.to_string() };
+        store.backfill_covered().with_context(|| format!("the history in {} is unusable", location.describe()))?;
+        Ok(store)
     }
 
     pub fn vantage(&self) -> &str {
@@ -279,6 +314,7 @@ impl Store {
                 &[(&s.target).into(), v.clone(), s.at.into(), s.ok.into(), s.latency_ms.into(), s.error.as_ref().into(), s.interval_ms.into(), (*maintenance).into(), (*clock_step).into(), power_json(s.power.as_ref())?.as_ref().into()],
             )?;
         }
+        self.extend_covered(samples)?;
         for s in states {
             self.db.exec(
                 "INSERT INTO states (target, vantage, json) VALUES (?, ?, ?) ON CONFLICT (target, vantage) DO UPDATE SET json = excluded.json",
@@ -308,6 +344,140 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Extend the covered spans of this vantage with a round's samples (see [`Store::covered`]).
+    fn extend_covered(&mut self, samples: &[Stored]) -> anyhow::Result<()> {
+        let mut by_target: Vec<(&str, Vec<(i64, i64)>)> = Vec::new();
+        for s in samples.iter().filter(|s| !s.clock_step) {
+            match by_target.iter_mut().find(|(t, _)| *t == s.sample.target) {
+                Some((_, list)) => list.push((s.sample.at, s.sample.interval_ms)),
+                None => by_target.push((&s.sample.target, vec![(s.sample.at, s.sample.interval_ms)])),
+            }
+        }
+        let v: Val = (&self.vantage).into();
+        for (target, list) in by_target {
+            let last = self.db.rows(
+                "SELECT start, end_at, last_at, last_interval FROM covered WHERE target = ? AND vantage = ? ORDER BY last_at DESC LIMIT 1",
+                &[target.into(), v.clone()],
+            )?;
+            let mut row = last.first().map(|r| Covered {
+                start: r[0].int(),
+                end: r[1].int(),
+                last_at: r[2].int(),
+                last_interval: r[3].int(),
+            });
+            if row.is_some_and(|r| list.iter().any(|(at, _)| *at <= r.last_at)) {
+                // Older than what is covered already (a late import): count it again from the samples.
+                self.rebuild_covered(target)?;
+                continue;
+            }
+            let old = row;
+            let mut new_rows = Vec::new();
+            for (at, interval) in list {
+                row = Some(match row {
+                    Some(r) => match r.follow(at, interval) {
+                        Some(r) => r,
+                        None => {
+                            new_rows.push(r);
+                            Covered::first(at, interval)
+                        }
+                    },
+                    None => Covered::first(at, interval),
+                });
+            }
+            let Some(row) = row else { continue };
+            new_rows.push(row);
+            for (i, r) in new_rows.iter().enumerate() {
+                match old.filter(|_| i == 0) {
+                    Some(o) => self.db.exec(
+                        "UPDATE covered SET end_at = ?, last_at = ?, last_interval = ? WHERE target = ? AND vantage = ? AND last_at = ?",
+                        &[r.end.into(), r.last_at.into(), r.last_interval.into(), target.into(), v.clone(), o.last_at.into()],
+                    )?,
+                    None => self.db.exec(
+                        "INSERT INTO covered (target, vantage, start, end_at, last_at, last_interval) VALUES (?, ?, ?, ?, ?, ?)",
+                        &[target.into(), v.clone(), r.start.into(), r.end.into(), r.last_at.into(), r.last_interval.into()],
+                    )?,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Recount the covered spans of `target` (this vantage) from its raw samples.
+    fn rebuild_covered(&mut self, target: &str) -> anyhow::Result<()> {
+        let v: Val = (&self.vantage).into();
+        self.db.exec("DELETE FROM covered WHERE target = ? AND vantage = ?", &[target.into(), v.clone()])?;
+        let rows = self.db.rows(
+            "SELECT at, interval_ms FROM samples WHERE target = ? AND vantage = ? AND clock_step = 0 ORDER BY at",
+            &[target.into(), v.clone()],
+        )?;
+        let mut spans: Vec<Covered> = Vec::new();
+        for r in rows {
+            let (at, interval) = (r[0].int(), r[1].int());
+            match spans.last_mut() {
+                Some(last) => match last.follow(at, interval) {
+                    Some(c) => *last = c,
+                    None => spans.push(Covered::first(at, interval)),
+                },
+                None => spans.push(Covered::first(at, interval)),
+            }
+        }
+        for r in spans {
+            self.db.exec(
+                "INSERT INTO covered (target, vantage, start, end_at, last_at, last_interval) VALUES (?, ?, ?, ?, ?, ?)",
+                &[target.into(), v.clone(), r.start.into(), r.end.into(), r.last_at.into(), r.last_interval.into()],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The time this vantage's raw samples of `target` cover in `[from, to)`, as merged spans
+    /// (each sample covers until the next if that came within 1.5 intervals, else one
+    /// interval; samples taken with the clock stepped back cover nothing). Kept as the
+    /// samples are written, so that a report need not read them.
+    pub fn covered(&mut self, target: &str, from: i64, to: i64) -> anyhow::Result<Vec<(i64, i64)>> {
+        let rows = self.db.rows(
+            "SELECT start, end_at FROM covered WHERE target = ? AND vantage = ? AND end_at > ? AND start < ? ORDER BY start",
+            &[target.into(), (&self.vantage).into(), from.into(), to.into()],
+        )?;
+        Ok(rows.iter().map(|r| (r[0].int().max(from), r[1].int())).collect())
+    }
+
+    /// How many samples of `target` (this vantage) in `[from, to)` were taken with the clock
+    /// stepped back.
+    pub fn clock_steps(&mut self, target: &str, from: i64, to: i64) -> anyhow::Result<usize> {
+        let rows = self.db.rows(
+            "SELECT count(*) FROM samples WHERE target = ? AND vantage = ? AND at >= ? AND at < ? AND clock_step = 1",
+            &[target.into(), (&self.vantage).into(), from.into(), to.into()],
+        )?;
+        Ok(rows.first().map(|r| r[0].int() as usize).unwrap_or(0))
+    }
+
+    /// Count the covered spans of every target from the samples, for a database written
+    /// before they were kept.
+    fn backfill_covered(&mut self) -> anyhow::Result<()> {
+        let has = |db: &mut Db, sql: &str| -> anyhow::Result<bool> { Ok(!db.rows(sql, &[])?.is_empty()) };
+        if has(&mut self.db, "SELECT 1 FROM covered LIMIT 1")?
+            || !has(&mut self.db, "SELECT 1 FROM samples WHERE clock_step = 0 LIMIT 1")?
+        {
+            return Ok(());
+        }
+        let pairs = self.db.rows("SELECT DISTINCT target, vantage FROM samples WHERE clock_step = 0", &[])?;
+        let mine = self.vantage.clone();
+        self.db.batch("BEGIN")?;
+        let result = pairs.iter().try_for_each(|r| {
+            self.vantage = r[1].text();
+            self.rebuild_covered(&r[0].text())
+        });
+        self.vantage = mine;
+        match result {
+            Ok(()) => self.db.batch("COMMIT"),
+            Err(e) => {
+                let _ = self.db.batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     /// Alerts of this vantage not yet delivered, oldest first; those created before
@@ -370,7 +540,8 @@ impl Store {
                     &[target.into(), v, from.into(), to.into()],
                 )
             })
-            .and_then(|_| self.write_round(samples, &[], incidents));
+            .and_then(|_| self.write_round(samples, &[], incidents))
+            .and_then(|_| self.rebuild_covered(target));
         match result {
             Ok(()) => self.db.batch("COMMIT"),
             Err(e) => {
@@ -415,6 +586,26 @@ impl Store {
             .iter()
             .map(|r| Hour { hour: r[0].int(), samples: r[1].int(), failures: r[2].int(), known_ms: r[3].int() })
             .collect())
+    }
+
+    /// The time each hourly roll-up of a target in `[from, to)` knew: (hour, known ms), from
+    /// a covering index (what a report reads for its rolled-up months).
+    pub fn known_hours(&mut self, target: &str, from: i64, to: i64) -> anyhow::Result<Vec<(i64, i64)>> {
+        let rows = self.db.rows(
+            "SELECT hour, known_ms FROM hourly WHERE target = ? AND vantage = ? AND hour >= ? AND hour < ? ORDER BY hour",
+            &[target.into(), (&self.vantage).into(), (from - HOUR_MS).into(), to.into()],
+        )?;
+        Ok(rows.iter().map(|r| (r[0].int(), r[1].int())).collect())
+    }
+
+    /// (time, latency ms) of this vantage's successful checks of `target` in `[from, to)`
+    /// (clock steps left out), oldest first.
+    pub fn latencies(&mut self, target: &str, from: i64, to: i64) -> anyhow::Result<Vec<(i64, f64)>> {
+        let rows = self.db.rows(
+            "SELECT at, latency_ms FROM samples WHERE target = ? AND vantage = ? AND at >= ? AND at < ? AND ok = 1 AND clock_step = 0 ORDER BY at",
+            &[target.into(), (&self.vantage).into(), from.into(), to.into()],
+        )?;
+        Ok(rows.iter().map(|r| (r[0].int(), r[1].real())).collect())
     }
 
     /// Incidents of a target that overlap `[from, to)` (every vantage's with `all_vantages`).
@@ -467,8 +658,10 @@ impl Store {
     pub fn known_targets(&mut self) -> anyhow::Result<Vec<String>> {
         let v: Val = (&self.vantage).into();
         let rows = self.db.rows(
-            "SELECT DISTINCT target FROM samples WHERE vantage = ? UNION SELECT DISTINCT target FROM hourly WHERE vantage = ? UNION SELECT DISTINCT target FROM incidents WHERE vantage = ? ORDER BY 1",
-            &[v.clone(), v.clone(), v],
+            // Samples through the covered spans (and the few taken with the clock stepped back,
+            // by their partial index): the samples table itself is not scanned.
+            "SELECT DISTINCT target FROM covered WHERE vantage = ? UNION SELECT DISTINCT target FROM samples WHERE vantage = ? AND clock_step = 1 UNION SELECT DISTINCT target FROM hourly WHERE vantage = ? UNION SELECT DISTINCT target FROM incidents WHERE vantage = ? ORDER BY 1",
+            &[v.clone(), v.clone(), v.clone(), v],
         )?;
         Ok(rows.iter().map(|r| r[0].text()).collect())
     }
@@ -574,7 +767,8 @@ impl Store {
         let result = self
             .db
             .exec(&sql, &[cutoff.into()])
-            .and_then(|_| self.db.exec("DELETE FROM samples WHERE at < ?", &[cutoff.into()]));
+            .and_then(|_| self.db.exec("DELETE FROM samples WHERE at < ?", &[cutoff.into()]))
+            .and_then(|n| self.db.exec("DELETE FROM covered WHERE end_at < ?", &[cutoff.into()]).map(|_| n));
         match result {
             Ok(n) => {
                 self.db.batch("COMMIT")?;
@@ -691,5 +885,60 @@ impl Spool {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intervals::Spans;
+
+    fn stored(target: &str, at: i64, interval_ms: i64, clock_step: bool) -> Stored {
+        let s = Sample { target: target.into(), at, ok: true, latency_ms: 1.0, error: None, interval_ms, power: None };
+        Stored { clock_step, ..Stored::new(&s, false) }
+    }
+
+    /// The covered spans kept round by round are the coverage the report would compute from
+    /// the raw samples: jitter, gaps, an interval change, a clock step, two targets, a late
+    /// sample, and a database from before the table (backfilled on open).
+    #[test]
+    fn covered_spans_kept_as_written_equal_the_samples_coverage() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("h.db");
+        let mut store = Store::open(&path, "v").unwrap_or_else(|e| panic!("{e}"));
+        let ats: &[(i64, i64, bool)] = &[
+            (0, 10, false),
+            (12, 10, false),
+            (27, 10, false), // 15 after: still continues (1.5 intervals)
+            (43, 10, false), // 16 after: a gap
+            (50, 4, false),
+            (55, 4, false),
+            (54, 4, true), // clock stepped back: covers nothing
+            (70, 4, false),
+            (72, 30, false),
+        ];
+        for chunk in ats.chunks(2) {
+            let round: Vec<Stored> =
+                chunk.iter().flat_map(|&(at, i, c)| [stored("a", at, i, c), stored("b", at * 2, i, c)]).collect();
+            store.save_round(&round, &[], &[]).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let check = |store: &mut Store| {
+            for t in ["a", "b"] {
+                let samples = store.samples(t, 0, 1000, false).unwrap_or_else(|e| panic!("{e}"));
+                let want = Spans::new(crate::report::coverage(&samples));
+                let got = Spans::new(store.covered(t, 0, 1000).unwrap_or_else(|e| panic!("{e}")));
+                assert_eq!(got.iter().collect::<Vec<_>>(), want.iter().collect::<Vec<_>>(), "{t}");
+            }
+        };
+        check(&mut store);
+        assert_eq!(store.clock_steps("a", 0, 1000).unwrap_or(0), 1);
+        // A late sample (before the last one) is counted again from the samples.
+        store.save_round(&[stored("a", 35, 10, false)], &[], &[]).unwrap_or_else(|e| panic!("{e}"));
+        check(&mut store);
+        // A database written before the table: counted on open.
+        store.db.batch("DELETE FROM covered").unwrap_or_else(|e| panic!("{e}"));
+        drop(store);
+        let mut store = Store::open(&path, "v").unwrap_or_else(|e| panic!("{e}"));
+        check(&mut store);
     }
 }
