@@ -5,7 +5,7 @@
 //! `target/render/*.png`, to be looked at: every incident visible on the 30-day timeline,
 //! ticks on round days, labels readable, badges in place.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context};
@@ -112,7 +112,7 @@ fn monitor(bin: &Path, out: &Path, config: &Path, args: &[&str]) -> anyhow::Resu
     Ok(())
 }
 
-fn screenshot(chromium: &str, out: &Path, page: &Path, png: &PathBuf) -> anyhow::Result<()> {
+fn screenshot(chromium: &str, out: &Path, page: &Path, png: &Path) -> anyhow::Result<()> {
     let profile = tempfile::tempdir()?;
     let done = Command::new(chromium)
         .args([
