@@ -35,7 +35,7 @@ pub fn render(args: &[String]) -> anyhow::Result<()> {
     std::fs::write(
         &config,
         "[downtime-monitor]\nvantage = \"render\"\n\n\
-         [[downtime-monitor.target]]\nname = \"app\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/health\"\n\n\
+         [[downtime-monitor.target]]\nname = \"app\"\nkind = \"http\"\naddress = \"http://127.0.0.1:9/health\"\n\n\
          [[downtime-monitor.target]]\nname = \"db\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n",
     )?;
     let now = unix_now();

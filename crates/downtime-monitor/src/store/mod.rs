@@ -599,10 +599,11 @@ impl Store {
     }
 
     /// (time, latency ms) of this vantage's successful checks of `target` in `[from, to)`
-    /// (clock steps left out), oldest first.
+    /// (clock steps left out, and samples with no measured response time: imported history
+    /// and heartbeats store 0), oldest first.
     pub fn latencies(&mut self, target: &str, from: i64, to: i64) -> anyhow::Result<Vec<(i64, f64)>> {
         let rows = self.db.rows(
-            "SELECT at, latency_ms FROM samples WHERE target = ? AND vantage = ? AND at >= ? AND at < ? AND ok = 1 AND clock_step = 0 ORDER BY at",
+            "SELECT at, latency_ms FROM samples WHERE target = ? AND vantage = ? AND at >= ? AND at < ? AND ok = 1 AND clock_step = 0 AND latency_ms > 0 ORDER BY at",
             &[target.into(), (&self.vantage).into(), from.into(), to.into()],
         )?;
         Ok(rows.iter().map(|r| (r[0].int(), r[1].real())).collect())
@@ -896,6 +897,21 @@ mod tests {
     fn stored(target: &str, at: i64, interval_ms: i64, clock_step: bool) -> Stored {
         let s = Sample { target: target.into(), at, ok: true, latency_ms: 1.0, error: None, interval_ms, power: None };
         Stored { clock_step, ..Stored::new(&s, false) }
+    }
+
+    /// Response times come from measured checks only: an imported or heartbeat sample (latency
+    /// 0, nothing was measured) is no 0 ms answer, and a failure's latency is its timeout.
+    #[test]
+    fn latencies_leave_out_samples_with_nothing_measured() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut store = Store::open(&dir.path().join("h.db"), "v").unwrap_or_else(|e| panic!("{e}"));
+        let sample = |at: i64, ok: bool, latency_ms: f64| {
+            let s = Sample { target: "a".into(), at, ok, latency_ms, error: None, interval_ms: 10, power: None };
+            Stored::new(&s, false)
+        };
+        let round = [sample(0, true, 0.0), sample(10, true, 12.5), sample(20, false, 3000.0), sample(30, true, 7.0)];
+        store.save_round(&round, &[], &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.latencies("a", 0, 100).unwrap_or_else(|e| panic!("{e}")), vec![(10, 12.5), (30, 7.0)]);
     }
 
     /// The covered spans kept round by round are the coverage the report would compute from
