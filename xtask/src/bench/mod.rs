@@ -13,7 +13,7 @@ mod smoke;
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde::Serialize;
 
 use crate::run::{cargo, root, step};
@@ -147,9 +147,17 @@ pub fn bench(names: &[String]) -> anyhow::Result<()> {
     }
     step(build)?;
     let mut rows = Vec::new();
+    // A benchmark that fails is named at the end; the others still run and are written.
+    let mut failed = Vec::new();
     for (name, run, _) in chosen {
         eprintln!("xtask: bench {name}");
-        rows.extend(run().with_context(|| format!("benchmark {name}"))?);
+        match run() {
+            Ok(r) => rows.extend(r),
+            Err(e) => {
+                eprintln!("xtask: benchmark {name} FAILED: {e:#}");
+                failed.push(*name);
+            }
+        }
     }
     let dir = root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
@@ -157,6 +165,9 @@ pub fn bench(names: &[String]) -> anyhow::Result<()> {
     std::fs::write(&path, serde_json::to_string_pretty(&rows)? + "\n")?;
     print_table(&rows);
     eprintln!("xtask: wrote {}", path.display());
+    if !failed.is_empty() {
+        bail!("benchmarks failed: {}", failed.join(", "));
+    }
     Ok(())
 }
 
