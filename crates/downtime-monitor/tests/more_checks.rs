@@ -5,87 +5,11 @@
 
 #![allow(clippy::unwrap_used)] // a panic is a failed test
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
 use standby_e2e::webhook::Webhook;
 use standby_e2e::AppBackend;
 
-struct Env {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl Env {
-    fn new(body: &str, webhook: Option<&Webhook>) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let mut text = format!("[downtime-monitor]\nvantage = \"test\"\n{body}\n");
-        if let Some(w) = webhook {
-            text.push_str(&format!("\n[[notify]]\nkind = \"webhook\"\nurl = \"{}\"\n", w.url("/alert")));
-        }
-        let config = dir.path().join("standby.toml");
-        std::fs::write(&config, text).unwrap();
-        Env { dir, config }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_downtime-monitor"));
-        c.arg("--config").arg(&self.config).arg("--state-dir").arg(self.dir.path().join("state"));
-        c.args(args).env_remove("STANDBY_CONFIG").env_remove("RUST_LOG");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn code(&self, args: &[&str]) -> i32 {
-        self.run(args).status.code().unwrap_or(-1)
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let out = self.run(args);
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-        })
-    }
-
-    fn watch(&self, extra: &[&str]) -> Daemon {
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("watch.log")).unwrap();
-        let child = self.cmd(&[&["watch"], extra].concat()).stdout(Stdio::null()).stderr(log).spawn().unwrap();
-        Daemon(child)
-    }
-
-    /// The target `name` in `status --json`, once there is one.
-    fn status_of(&self, name: &str) -> Option<serde_json::Value> {
-        let out = self.run(&["status", "--json"]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        v["targets"].as_array()?.iter().find(|t| t["target"] == name).cloned()
-    }
-}
-
-/// A `watch` daemon: killed on drop.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A deadline for events, never a measurement.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+mod common;
+use common::{wait_for, Env};
 
 /// A target's entry in a `check --json` round.
 fn line<'a>(round: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
