@@ -39,11 +39,17 @@ pub struct DnsRecord<'a> {
 }
 
 /// A dns-failover config in `dir/dns.toml` for `record` on `pdns`, its API key read from the
-/// env var `key_env`.
-pub fn dns_config(dir: &Path, pdns: &PowerDns, record: &DnsRecord, key_env: &str) -> anyhow::Result<PathBuf> {
+/// env var `key_env`; `settings` are lines of the `[dns-failover]` section (thresholds, timeout).
+pub fn dns_config(
+    dir: &Path,
+    pdns: &PowerDns,
+    record: &DnsRecord,
+    key_env: &str,
+    settings: &str,
+) -> anyhow::Result<PathBuf> {
     let text = format!(
         r#"[dns-failover]
-timeout = "2s"
+{settings}
 
 [dns-failover.powerdns]
 api-url = "http://127.0.0.1:{api}"

@@ -91,7 +91,7 @@ fn a_power_cut_is_a_lossless_planned_switchover_and_back() {
         check: app_a.url("/health"),
         backup_check: app_b.url("/health"),
     };
-    let dns = dns_config(dir.path(), &pdns, &record, "TEST_PDNS_KEY").unwrap();
+    let dns = dns_config(dir.path(), &pdns, &record, "TEST_PDNS_KEY", "timeout = \"2s\"").unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/power-switchover.sh");
     let power_state = dir.path().join("power");
     let log = power_state.join("power-switchover.log");

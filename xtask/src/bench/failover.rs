@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use standby_e2e::scenario::{dns_config, DnsRecord};
 use standby_e2e::{AppBackend, PowerDns};
 
 use super::{release_bin, Row};
@@ -32,35 +33,16 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
     let mut primary = AppBackend::start("primary")?;
     let backup = AppBackend::start("backup")?;
     let dir = tempfile::tempdir()?;
-    let config = dir.path().join("standby.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[dns-failover]
-failure-threshold = 3
-recovery-threshold = 3
-interval = "1s"
-timeout = "1s"
-
-[dns-failover.powerdns]
-api-url = "http://127.0.0.1:{}"
-api-key-env = "BENCH_PDNS_KEY"
-
-[[dns-failover.record]]
-name = "app.example.com"
-zone = "example.com"
-type = "A"
-provider = "powerdns"
-primary = ["{PRIMARY}"]
-backup = ["{BACKUP}"]
-check = "{}"
-backup-check = "{}"
-"#,
-            pdns.api_port,
-            primary.url("/health"),
-            backup.url("/health")
-        ),
-    )?;
+    let record = DnsRecord {
+        name: "app.example.com",
+        zone: "example.com",
+        primary_ip: PRIMARY,
+        backup_ip: BACKUP,
+        check: primary.url("/health"),
+        backup_check: backup.url("/health"),
+    };
+    let settings = "failure-threshold = 3\nrecovery-threshold = 3\ninterval = \"1s\"\ntimeout = \"1s\"";
+    let config = dns_config(dir.path(), &pdns, &record, "BENCH_PDNS_KEY", settings)?;
     let child = Command::new(release_bin("dns-failover"))
         .arg("--config")
         .arg(&config)

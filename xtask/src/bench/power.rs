@@ -109,7 +109,7 @@ fn planned_switchover() -> anyhow::Result<(Duration, i64)> {
         check: app_a.url("/health"),
         backup_check: app_b.url("/health"),
     };
-    let dns = dns_config(dir.path(), &pdns, &record, KEY_ENV)?;
+    let dns = dns_config(dir.path(), &pdns, &record, KEY_ENV, "timeout = \"2s\"")?;
     let state = |name: &str| dir.path().join(name).display().to_string();
     let power_state = dir.path().join("power");
     let env = [
