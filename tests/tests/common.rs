@@ -224,3 +224,57 @@ fn postgres_probe_uses_tls_and_verifies_the_certificate() {
     let plain = block(probe::postgres::check(&conninfo("disable"), None, t));
     assert!(plain.ok, "sslmode=disable connects without TLS: {plain:?}");
 }
+
+/// The monitor's lean client (hyper without reqwest's layers) judges a check as reqwest does:
+/// the same verdicts and failure kinds, keep-alive reuse, and TLS verified by default.
+#[test]
+fn the_lean_client_judges_as_reqwest_does_and_verifies_tls() {
+    use standby_common::probe::lean::LeanClient;
+    let app = AppBackend::start("lean").unwrap();
+    let client = LeanClient::new(&TlsOptions::default(), Duration::from_secs(5)).unwrap();
+    let check = |path: &str| HttpCheck::new(app.url(path));
+    let both = |c: &HttpCheck| (block(c.run()), block(c.run_lean(&client)));
+
+    let before = app.hits();
+    for _ in 0..3 {
+        let (theirs, ours) = both(&check("/health"));
+        assert!(theirs.ok && ours.ok && ours.status == Some(200), "{theirs:?} {ours:?}");
+    }
+    assert_eq!(app.hits() - before, 6, "every check is a request");
+    app.set_healthy(false);
+    let (theirs, ours) = both(&check("/health"));
+    assert_eq!((ours.ok, ours.failure, ours.status), (theirs.ok, theirs.failure, theirs.status));
+    assert_eq!(ours.error, theirs.error, "the same words");
+    let wrong = HttpCheck { body_regex: Some(regex::Regex::new("^bye").unwrap()), ..check("/") };
+    let (theirs, ours) = both(&wrong);
+    assert_eq!((ours.ok, ours.error), (theirs.ok, theirs.error));
+
+    let slow = HttpCheck {
+        client: ClientOptions { timeout: Duration::from_millis(200), ..Default::default() },
+        ..check("/slow?ms=120000")
+    };
+    assert!(slow.lean(), "default options go the lean way");
+    assert_eq!(block(slow.run_lean(&client)).failure, Some(Failure::Timeout));
+    let port = standby_e2e::ports::free_port();
+    let refused = block(HttpCheck::new(format!("http://127.0.0.1:{port}/")).run_lean(&client));
+    assert_eq!(refused.failure, Some(Failure::Unreachable), "{refused:?}");
+
+    // A URL with credentials, a CA file or a pin is left to reqwest.
+    assert!(!HttpCheck::new(format!("http://user:pw@127.0.0.1:{port}/")).lean());
+    let pinned = HttpCheck {
+        client: ClientOptions { resolve: vec![("a".into(), "127.0.0.1".parse().unwrap())], ..Default::default() },
+        ..check("/")
+    };
+    assert!(!pinned.lean());
+
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = standby_e2e::tls::self_signed(dir.path(), "127.0.0.1", 30).unwrap();
+    let nginx = Nginx::start(NginxOptions { tls: Some((cert.clone(), key)), ..Default::default() }).unwrap();
+    let https = HttpCheck::new(format!("https://127.0.0.1:{}/", nginx.port));
+    let untrusted = block(https.run_lean(&client));
+    assert_eq!(untrusted.failure, Some(Failure::Tls), "verified by default: {untrusted:?}");
+    let trusting =
+        LeanClient::new(&TlsOptions { ca_file: Some(cert), insecure: false }, Duration::from_secs(5)).unwrap();
+    let trusted = block(https.run_lean(&trusting));
+    assert!(trusted.ok, "{trusted:?}");
+}

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use standby_common::exit::{self, Code};
 use standby_common::notify::{Event, EventKind, Notifiers};
+use standby_common::probe::lean::LeanClient;
 use tokio::sync::Semaphore;
 
 use crate::clock;
@@ -23,9 +24,16 @@ pub const DELIVERY_BUDGET: std::time::Duration = std::time::Duration::from_secs(
 /// An alert not delivered within this long (24 h) is given up, with an error in the log.
 pub const OUTBOX_MAX_AGE_MS: i64 = 24 * clock::HOUR_MS;
 
+/// The client shared by a round's (or the daemon's) HTTP probes; None if it cannot be built
+/// (each probe then builds its own and reports why).
+pub fn lean_client() -> Option<LeanClient> {
+    let defaults = standby_common::probe::http::ClientOptions::default();
+    LeanClient::new(&defaults.tls, defaults.timeout).ok()
+}
+
 /// Probe every target once, at most `concurrency` at a time.
 pub async fn probe_all(targets: &[Target], concurrency: usize) -> Vec<Sample> {
-    let client = standby_common::probe::http::client(&Default::default()).ok();
+    let client = lean_client();
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, t) in targets.iter().enumerate() {
@@ -45,22 +53,31 @@ pub async fn probe_all(targets: &[Target], concurrency: usize) -> Vec<Sample> {
     out.into_iter().map(|(_, s)| s).collect()
 }
 
-/// Probe in a task of its own, so that a bug in one probe becomes a failed sample of that
-/// target instead of taking the round (or the daemon's loop) down with it.
-pub async fn probe_guarded(t: &Target, client: Option<&reqwest::Client>) -> Sample {
-    let (target, client) = (t.clone(), client.cloned());
+/// Probe with panics caught, so that a bug in one probe becomes a failed sample of that
+/// target instead of taking the round (or the daemon's loop) down with it. The probe's future
+/// is boxed: the daemon keeps one loop per target, and only the few probes running at a time
+/// need the room a request takes.
+pub async fn probe_guarded(t: &Target, client: Option<&LeanClient>) -> Sample {
+    use futures_util::FutureExt;
     let at = clock::now_ms();
-    match tokio::spawn(async move { target.probe(client.as_ref()).await }).await {
+    match std::panic::AssertUnwindSafe(Box::pin(t.probe(client))).catch_unwind().await {
         Ok(sample) => sample,
-        Err(e) => Sample {
-            target: t.name.clone(),
-            at,
-            ok: false,
-            latency_ms: 0.0,
-            error: Some(format!("the probe failed inside the monitor: {e}")),
-            interval_ms: standby_common::duration::millis(t.interval),
-            power: None,
-        },
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Sample {
+                target: t.name.clone(),
+                at,
+                ok: false,
+                latency_ms: 0.0,
+                error: Some(format!("the probe failed inside the monitor: panicked: {what}")),
+                interval_ms: standby_common::duration::millis(t.interval),
+                power: None,
+            }
+        }
     }
 }
 
@@ -139,7 +156,7 @@ impl Round {
 /// Everything a round needs besides the samples.
 pub struct Monitor {
     pub tool: &'static str,
-    pub targets: Vec<Target>,
+    pub targets: std::sync::Arc<Vec<Target>>,
     pub location: crate::store::Location,
     pub vantage: String,
     pub spool: Spool,
@@ -211,8 +228,14 @@ impl Monitor {
     fn write_with(&self, store: &mut Store, samples: &[Sample]) -> anyhow::Result<(Round, Vec<(String, Transition)>)> {
         let now = clock::now_ms();
         let maint = Maintenance { recurring: self.recurring.clone(), windows: store.windows(now - 7 * clock::DAY_MS)? };
-        let mut states: BTreeMap<String, TargetState> =
-            store.states()?.into_iter().map(|s| (s.target.clone(), s)).collect();
+        // The states of the round's targets, as remembered (kept between the daemon's rounds).
+        let mut states: BTreeMap<String, TargetState> = BTreeMap::new();
+        for s in samples {
+            if !states.contains_key(&s.target) {
+                let state = store.state(&s.target)?.unwrap_or_else(|| TargetState::new(&s.target));
+                states.insert(s.target.clone(), state);
+            }
+        }
         let by_name: BTreeMap<&str, &Target> = self.targets.iter().map(|t| (t.name.as_str(), t)).collect();
         let mut stored = Vec::new();
         let mut changes = Vec::new();

@@ -19,7 +19,8 @@ use crate::target::Target;
 pub struct Setup {
     pub ctx: Context,
     pub config: Config,
-    pub targets: Vec<Target>,
+    /// Shared with the daemon's probe loops and its [`Monitor`].
+    pub targets: std::sync::Arc<Vec<Target>>,
     pub recurring: Vec<Recurring>,
     pub vantage: String,
     pub location: Location,
@@ -57,7 +58,7 @@ impl Setup {
                 (Location::Sqlite(db), spool)
             }
         };
-        Ok(Setup { ctx, config, targets, recurring, vantage, location, spool })
+        Ok(Setup { ctx, config, targets: std::sync::Arc::new(targets), recurring, vantage, location, spool })
     }
 
     pub fn monitor(&self) -> Monitor {

@@ -8,6 +8,7 @@ use regex::Regex;
 use standby_common::config::ConfigFile;
 use standby_common::exec::Cmd;
 use standby_common::probe::http::{ClientOptions, HttpCheck, Request, TlsOptions};
+use standby_common::probe::lean::LeanClient;
 use standby_common::probe::{self, ProbeResult, StatusSet};
 use standby_common::secret::{self, Secret};
 
@@ -213,19 +214,12 @@ fn build(spec: &TargetSpec) -> Result<Target, String> {
 
 impl Target {
     /// Probe once. Never fails: the outcome is data.
-    pub async fn probe(&self, client: Option<&reqwest::Client>) -> Sample {
+    pub async fn probe(&self, client: Option<&LeanClient>) -> Sample {
         let at = crate::clock::now_ms();
         let mut power = None;
         let result = match &self.how {
             How::Http(check) => match client {
-                Some(c)
-                    if check.client.resolve.is_empty()
-                        && check.client.tls.ca_file.is_none()
-                        && !check.client.tls.insecure
-                        && !check.client.follow_redirects =>
-                {
-                    check.run_with(c).await
-                }
+                Some(c) if check.lean() => check.run_lean(c).await,
                 _ => check.run().await,
             },
             How::Tcp(addr) => probe::tcp::check(addr, self.timeout).await,

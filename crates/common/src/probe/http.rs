@@ -229,7 +229,26 @@ impl HttpCheck {
 
     /// Run with a shared client (its options must match `self.client`).
     pub async fn run_with(&self, client: &reqwest::Client) -> ProbeResult {
-        let resp = match fetch(client, &self.request, self.client.timeout, DEFAULT_MAX_BODY).await {
+        self.judge(fetch(client, &self.request, self.client.timeout, DEFAULT_MAX_BODY).await)
+    }
+
+    /// Run with a shared [`LeanClient`](super::lean::LeanClient): for checks with the default
+    /// client options whose request [`can_send`](super::lean::LeanClient::can_send) takes.
+    pub async fn run_lean(&self, client: &super::lean::LeanClient) -> ProbeResult {
+        self.judge(client.fetch(&self.request, self.client.timeout, DEFAULT_MAX_BODY).await)
+    }
+
+    /// Whether [`HttpCheck::run_lean`] can run this check.
+    pub fn lean(&self) -> bool {
+        self.client.resolve.is_empty()
+            && self.client.tls.ca_file.is_none()
+            && !self.client.tls.insecure
+            && !self.client.follow_redirects
+            && super::lean::LeanClient::can_send(&self.request)
+    }
+
+    fn judge(&self, fetched: Result<HttpResponse, FetchError>) -> ProbeResult {
+        let resp = match fetched {
             Ok(r) => r,
             Err(e) => return ProbeResult::fail(e.latency, e.failure, e.message),
         };

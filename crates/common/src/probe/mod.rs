@@ -4,6 +4,7 @@
 //! because for a monitor a failed check is data.
 
 pub mod http;
+pub mod lean;
 pub mod postgres;
 pub mod status;
 pub mod tcp;

@@ -35,7 +35,13 @@ pub fn run(setup: &Setup, args: &Args) -> anyhow::Result<Code> {
     setup.require_targets()?;
     let _lock = setup.ctx.state()?.lock("check")?;
     let stop_after = args.stop_after.map(HumanDuration::get);
-    standby_common::runtime()?.block_on(daemon(setup, args.metrics_listen, stop_after))
+    // One thread runs every probe: thousands of targets cost less CPU than on a pool whose
+    // threads wake each other; the history is written on a thread of its own (see `flush`).
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(daemon(
+        setup,
+        args.metrics_listen,
+        stop_after,
+    ))
 }
 
 async fn daemon(
@@ -53,23 +59,25 @@ async fn daemon(
         tokio::spawn(daemon::serve(listener, Arc::new(render), Some(ping_routes(setup, &monitor, tx.clone()))));
     }
     let limit = Arc::new(Semaphore::new(setup.concurrency().max(1)));
-    let client = standby_common::probe::http::client(&Default::default()).ok();
+    let client = crate::monitor::lean_client();
     let mut probes = tokio::task::JoinSet::new();
-    for t in setup.targets.clone() {
-        let (tx, limit, client) = (tx.clone(), limit.clone(), client.clone());
+    let epoch = tokio::time::Instant::now();
+    for i in 0..setup.targets.len() {
+        let (tx, limit, client, targets) = (tx.clone(), limit.clone(), client.clone(), setup.targets.clone());
         probes.spawn(async move {
+            let t = &targets[i];
             let interval = t.interval;
             // Spread the first probes over one interval.
-            tokio::time::sleep(interval.mul_f64(fastrand::f64())).await;
+            tokio::time::sleep_until(slot(epoch, interval.mul_f64(fastrand::f64()))).await;
             loop {
                 let sample = {
                     let _permit = limit.acquire().await;
-                    crate::monitor::probe_guarded(&t, client.as_ref()).await
+                    crate::monitor::probe_guarded(t, client.as_ref()).await
                 };
                 if tx.send(sample).await.is_err() {
                     return;
                 }
-                tokio::time::sleep(interval.mul_f64(0.9 + 0.2 * fastrand::f64())).await;
+                tokio::time::sleep_until(slot(epoch, interval.mul_f64(0.9 + 0.2 * fastrand::f64()))).await;
             }
         });
     }
@@ -99,6 +107,19 @@ async fn daemon(
     }
     tracing::info!("stopped");
     Ok(Code::Ok)
+}
+
+/// Probes start on a grid of this step: the probes due in one step are sent on one wake-up of
+/// the daemon instead of one each (thousands of targets cost far less CPU), and a probe is
+/// late by less than a step.
+const SLOT: Duration = Duration::from_millis(50);
+
+/// The first grid point (see [`SLOT`]) at least `after` from now.
+fn slot(epoch: tokio::time::Instant, after: Duration) -> tokio::time::Instant {
+    let due = (tokio::time::Instant::now() + after).saturating_duration_since(epoch);
+    let step = SLOT.as_nanos();
+    let slots = due.as_nanos().div_ceil(step);
+    epoch + Duration::from_nanos(u64::try_from(slots * step).unwrap_or(u64::MAX))
 }
 
 /// `POST /ping/NAME[/fail]` (GET too, as curl-from-cron pings of healthchecks.io do) for
@@ -141,8 +162,18 @@ fn ping_routes(setup: &Setup, monitor: &Arc<Monitor>, judge: mpsc::Sender<Sample
 }
 
 async fn flush(monitor: &Arc<Monitor>, metrics: &Arc<Mutex<Metrics>>, batch: Vec<Sample>, setup: &Setup) {
+    // A plain thread, not `spawn_blocking`: outside any runtime, the PostgreSQL store's
+    // blocking client runs each query on the calling thread.
     let m = monitor.clone();
-    match tokio::task::spawn_blocking(move || m.record(batch)).await {
+    let (done, recorded) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("record".into()).spawn(move || {
+        let _ = done.send(m.record(batch));
+    });
+    if let Err(e) = spawned {
+        tracing::error!("recording failed: cannot start a thread: {e}");
+        return;
+    }
+    match recorded.await {
         Ok(Ok((round, _transitions))) => {
             // Delivery runs beside the probes and the next batches (the outbox keeps the rest).
             let m = monitor.clone();
@@ -159,6 +190,25 @@ async fn flush(monitor: &Arc<Monitor>, metrics: &Arc<Mutex<Metrics>>, batch: Vec
             }
         }
         Ok(Err(e)) => tracing::error!("{e:#}"),
-        Err(e) => tracing::error!("recording failed: {e}"),
+        Err(_) => tracing::error!("recording failed: the thread writing the history stopped"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn probes_start_on_the_grid_no_earlier_than_asked_and_less_than_a_step_late() {
+        let epoch = tokio::time::Instant::now() - Duration::from_millis(7);
+        for ms in [0, 1, 49, 50, 51, 9_999, 10_013] {
+            let after = Duration::from_millis(ms);
+            let before = tokio::time::Instant::now();
+            let at = slot(epoch, after);
+            let then = tokio::time::Instant::now();
+            assert!(at >= before + after, "{ms} ms: not earlier than asked");
+            assert!(at < then + after + SLOT, "{ms} ms: less than a step late");
+            assert_eq!((at - epoch).as_nanos() % SLOT.as_nanos(), 0, "{ms} ms: on the grid");
+        }
     }
 }

@@ -222,6 +222,25 @@ impl IncidentChange {
 pub struct Store {
     db: Db,
     vantage: String,
+    cache: Cache,
+}
+
+/// What a long-lived store (the daemon's) remembers between rounds, so that a round reads
+/// neither every target's state nor each target's last covered span back from the database:
+/// filled as they are read, changed only by a committed transaction. This process is the
+/// only writer of its vantage's states (the run lock); a covered row changed behind its back
+/// (an `import`) is noticed by an update that finds nothing, and read again.
+#[derive(Default)]
+struct Cache {
+    /// Every state of this vantage, once read.
+    states: Option<std::collections::HashMap<String, TargetState>>,
+    /// The last covered span of a target (None: it has none).
+    covered: std::collections::HashMap<String, Option<Covered>>,
+    /// Written in the open transaction: applied to the above at COMMIT, dropped at ROLLBACK.
+    pending_states: Vec<TargetState>,
+    pending_covered: Vec<(String, Covered)>,
+    /// The roll-up cutoff (a whole hour) last done: nothing new to roll before the next hour.
+    rolled_up_to: Option<i64>,
 }
 
 /// How long pings are kept (the last one is all a judgement needs; the rest is for people).
@@ -246,7 +265,7 @@ impl Store {
         db.batch(&schema(db.dialect()))
             .and_then(|_| add_columns(&mut db))
             .with_context(|| format!("the history in {} is unusable", location.describe()))?;
-        let mut store = Store { db, vantage: vantage.to_string() };
+        let mut store = Store { db, vantage: vantage.to_string(), cache: Cache::default() };
         store.backfill_covered().with_context(|| format!("the history in {} is unusable", location.describe()))?;
         Ok(store)
     }
@@ -260,6 +279,40 @@ impl Store {
         let rows =
             self.db.rows("SELECT json FROM states WHERE vantage = ? ORDER BY target", &[(&self.vantage).into()])?;
         rows.iter().map(|r| serde_json::from_str(&r[0].text()).context("corrupt state row")).collect()
+    }
+
+    /// The remembered state of `target` from this vantage (all states are read once, then
+    /// kept: see [`Cache`]).
+    pub fn state(&mut self, target: &str) -> anyhow::Result<Option<TargetState>> {
+        if self.cache.states.is_none() {
+            let all = self.states()?;
+            self.cache.states = Some(all.into_iter().map(|s| (s.target.clone(), s)).collect());
+        }
+        Ok(self.cache.states.as_ref().and_then(|m| m.get(target).cloned()))
+    }
+
+    /// Run `f` in a transaction: COMMIT if it succeeds (and keep what it wrote in the cache),
+    /// else ROLLBACK and return its error.
+    fn transaction<T>(&mut self, f: impl FnOnce(&mut Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        self.db.batch("BEGIN")?;
+        let result = f(self).and_then(|v| self.db.batch("COMMIT").map(|_| v));
+        let (states, covered) =
+            (std::mem::take(&mut self.cache.pending_states), std::mem::take(&mut self.cache.pending_covered));
+        match result {
+            Ok(v) => {
+                if let Some(known) = self.cache.states.as_mut() {
+                    known.extend(states.into_iter().map(|s| (s.target.clone(), s)));
+                }
+                self.cache.covered.extend(covered.into_iter().map(|(t, c)| (t, Some(c))));
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.db.batch("ROLLBACK");
+                // What the covered rows are now is not known for sure: read them again.
+                self.cache.covered.clear();
+                Err(e)
+            }
+        }
     }
 
     /// Write a round in one transaction: samples, new states, incident changes.
@@ -282,23 +335,16 @@ impl Store {
         alerts: &[(String, Transition)],
         now: i64,
     ) -> anyhow::Result<()> {
-        self.db.batch("BEGIN")?;
-        let result = self.write_round(samples, states, incidents).and_then(|_| {
+        self.transaction(|store| {
+            store.write_round(samples, states, incidents)?;
             for (target, tr) in alerts {
-                self.db.exec(
+                store.db.exec(
                     "INSERT INTO outbox (target, vantage, created, transition) VALUES (?, ?, ?, ?)",
-                    &[target.into(), (&self.vantage).into(), now.into(), Val::Text(serde_json::to_string(tr)?)],
+                    &[target.into(), (&store.vantage).into(), now.into(), Val::Text(serde_json::to_string(tr)?)],
                 )?;
             }
             Ok(())
-        });
-        match result {
-            Ok(()) => self.db.batch("COMMIT"),
-            Err(e) => {
-                let _ = self.db.batch("ROLLBACK");
-                Err(e)
-            }
-        }
+        })
     }
 
     fn write_round(
@@ -321,6 +367,7 @@ impl Store {
                 &[(&s.target).into(), v.clone(), Val::Text(serde_json::to_string(s)?)],
             )?;
         }
+        self.cache.pending_states.extend(states.iter().cloned());
         for change in incidents {
             match change {
                 IncidentChange::Open { target, started, cause } => {
@@ -348,64 +395,97 @@ impl Store {
 
     /// Extend the covered spans of this vantage with a round's samples (see [`Store::covered`]).
     fn extend_covered(&mut self, samples: &[Stored]) -> anyhow::Result<()> {
-        let mut by_target: Vec<(&str, Vec<(i64, i64)>)> = Vec::new();
+        let mut by_target: std::collections::HashMap<&str, Vec<(i64, i64)>> = std::collections::HashMap::new();
+        let mut order: Vec<&str> = Vec::new();
         for s in samples.iter().filter(|s| !s.clock_step) {
-            match by_target.iter_mut().find(|(t, _)| *t == s.sample.target) {
-                Some((_, list)) => list.push((s.sample.at, s.sample.interval_ms)),
-                None => by_target.push((&s.sample.target, vec![(s.sample.at, s.sample.interval_ms)])),
-            }
-        }
-        let v: Val = (&self.vantage).into();
-        for (target, list) in by_target {
-            let last = self.db.rows(
-                "SELECT start, end_at, last_at, last_interval FROM covered WHERE target = ? AND vantage = ? ORDER BY last_at DESC LIMIT 1",
-                &[target.into(), v.clone()],
-            )?;
-            let mut row = last.first().map(|r| Covered {
-                start: r[0].int(),
-                end: r[1].int(),
-                last_at: r[2].int(),
-                last_interval: r[3].int(),
+            let list = by_target.entry(&s.sample.target).or_insert_with(|| {
+                order.push(&s.sample.target);
+                Vec::new()
             });
-            if row.is_some_and(|r| list.iter().any(|(at, _)| *at <= r.last_at)) {
-                // Older than what is covered already (a late import): count it again from the samples.
+            list.push((s.sample.at, s.sample.interval_ms));
+        }
+        for target in order {
+            let list = &by_target[target];
+            if !self.extend_covered_of(target, list)? {
+                // Older than what is covered already (a late import), or changed by another
+                // process: count it again from the samples.
                 self.rebuild_covered(target)?;
-                continue;
-            }
-            let old = row;
-            let mut new_rows = Vec::new();
-            for (at, interval) in list {
-                row = Some(match row {
-                    Some(r) => match r.follow(at, interval) {
-                        Some(r) => r,
-                        None => {
-                            new_rows.push(r);
-                            Covered::first(at, interval)
-                        }
-                    },
-                    None => Covered::first(at, interval),
-                });
-            }
-            let Some(row) = row else { continue };
-            new_rows.push(row);
-            for (i, r) in new_rows.iter().enumerate() {
-                match old.filter(|_| i == 0) {
-                    Some(o) => self.db.exec(
-                        "UPDATE covered SET end_at = ?, last_at = ?, last_interval = ? WHERE target = ? AND vantage = ? AND last_at = ?",
-                        &[r.end.into(), r.last_at.into(), r.last_interval.into(), target.into(), v.clone(), o.last_at.into()],
-                    )?,
-                    None => self.db.exec(
-                        "INSERT INTO covered (target, vantage, start, end_at, last_at, last_interval) VALUES (?, ?, ?, ?, ?, ?)",
-                        &[target.into(), v.clone(), r.start.into(), r.end.into(), r.last_at.into(), r.last_interval.into()],
-                    )?,
-                };
             }
         }
         Ok(())
     }
 
+    /// The last covered span of `target`: from the cache, else read.
+    fn last_covered(&mut self, target: &str) -> anyhow::Result<Option<Covered>> {
+        if let Some(known) = self.cache.covered.get(target) {
+            return Ok(*known);
+        }
+        let last = self.db.rows(
+            "SELECT start, end_at, last_at, last_interval FROM covered WHERE target = ? AND vantage = ? ORDER BY last_at DESC LIMIT 1",
+            &[target.into(), (&self.vantage).into()],
+        )?;
+        let row = last.first().map(|r| Covered {
+            start: r[0].int(),
+            end: r[1].int(),
+            last_at: r[2].int(),
+            last_interval: r[3].int(),
+        });
+        self.cache.covered.insert(target.to_string(), row);
+        Ok(row)
+    }
+
+    /// Continue `target`'s covered spans with `list` (its samples in time order); false when
+    /// they cannot simply be continued (see [`Store::extend_covered`]), with nothing written.
+    fn extend_covered_of(&mut self, target: &str, list: &[(i64, i64)]) -> anyhow::Result<bool> {
+        let v: Val = (&self.vantage).into();
+        let old = self.last_covered(target)?;
+        if old.is_some_and(|r| list.iter().any(|(at, _)| *at <= r.last_at)) {
+            return Ok(false);
+        }
+        let mut row = old;
+        let mut new_rows = Vec::new();
+        for &(at, interval) in list {
+            row = Some(match row {
+                Some(r) => match r.follow(at, interval) {
+                    Some(r) => r,
+                    None => {
+                        new_rows.push(r);
+                        Covered::first(at, interval)
+                    }
+                },
+                None => Covered::first(at, interval),
+            });
+        }
+        let Some(last) = row else { return Ok(true) };
+        new_rows.push(last);
+        for (i, r) in new_rows.iter().enumerate() {
+            match old.filter(|_| i == 0) {
+                Some(o) => {
+                    let n = self.db.exec(
+                        "UPDATE covered SET end_at = ?, last_at = ?, last_interval = ? WHERE target = ? AND vantage = ? AND last_at = ?",
+                        &[r.end.into(), r.last_at.into(), r.last_interval.into(), target.into(), v.clone(), o.last_at.into()],
+                    )?;
+                    if n == 0 {
+                        self.cache.covered.remove(target);
+                        return Ok(false);
+                    }
+                }
+                None => {
+                    self.db.exec(
+                        "INSERT INTO covered (target, vantage, start, end_at, last_at, last_interval) VALUES (?, ?, ?, ?, ?, ?)",
+                        &[target.into(), v.clone(), r.start.into(), r.end.into(), r.last_at.into(), r.last_interval.into()],
+                    )?;
+                }
+            }
+        }
+        self.cache.pending_covered.push((target.to_string(), last));
+        Ok(true)
+    }
+
     /// Recount the covered spans of `target` (this vantage) from its raw samples.
     fn rebuild_covered(&mut self, target: &str) -> anyhow::Result<()> {
+        self.cache.covered.remove(target);
+        self.cache.pending_covered.retain(|(t, _)| t != target);
         let v: Val = (&self.vantage).into();
         self.db.exec("DELETE FROM covered WHERE target = ? AND vantage = ?", &[target.into(), v.clone()])?;
         let rows = self.db.rows(
@@ -465,19 +545,14 @@ impl Store {
         }
         let pairs = self.db.rows("SELECT DISTINCT target, vantage FROM samples WHERE clock_step = 0", &[])?;
         let mine = self.vantage.clone();
-        self.db.batch("BEGIN")?;
-        let result = pairs.iter().try_for_each(|r| {
-            self.vantage = r[1].text();
-            self.rebuild_covered(&r[0].text())
+        let result = self.transaction(|store| {
+            pairs.iter().try_for_each(|r| {
+                store.vantage = r[1].text();
+                store.rebuild_covered(&r[0].text())
+            })
         });
         self.vantage = mine;
-        match result {
-            Ok(()) => self.db.batch("COMMIT"),
-            Err(e) => {
-                let _ = self.db.batch("ROLLBACK");
-                Err(e)
-            }
-        }
+        result
     }
 
     /// Alerts of this vantage not yet delivered, oldest first; those created before
@@ -526,29 +601,19 @@ impl Store {
         samples: &[Stored],
         incidents: &[IncidentChange],
     ) -> anyhow::Result<()> {
-        self.db.batch("BEGIN")?;
         let v: Val = (&self.vantage).into();
-        let result = self
-            .db
-            .exec(
+        self.transaction(|store| {
+            store.db.exec(
                 "DELETE FROM samples WHERE target = ? AND vantage = ? AND at >= ? AND at < ?",
                 &[target.into(), v.clone(), from.into(), to.into()],
-            )
-            .and_then(|_| {
-                self.db.exec(
-                    "DELETE FROM incidents WHERE target = ? AND vantage = ? AND started >= ? AND started < ?",
-                    &[target.into(), v, from.into(), to.into()],
-                )
-            })
-            .and_then(|_| self.write_round(samples, &[], incidents))
-            .and_then(|_| self.rebuild_covered(target));
-        match result {
-            Ok(()) => self.db.batch("COMMIT"),
-            Err(e) => {
-                let _ = self.db.batch("ROLLBACK");
-                Err(e)
-            }
-        }
+            )?;
+            store.db.exec(
+                "DELETE FROM incidents WHERE target = ? AND vantage = ? AND started >= ? AND started < ?",
+                &[target.into(), v, from.into(), to.into()],
+            )?;
+            store.write_round(samples, &[], incidents)?;
+            store.rebuild_covered(target)
+        })
     }
 
     /// `AND vantage = ?` with its parameter, or nothing for every vantage.
@@ -743,8 +808,13 @@ impl Store {
     }
 
     /// Roll samples older than `cutoff` into hourly rows and delete them. Returns rows rolled.
+    /// A store kept open rolls up once an hour: the cutoff is a whole hour, and samples that
+    /// arrive late for an hour already rolled wait for the next hour's roll-up.
     pub fn roll_up(&mut self, cutoff: i64) -> anyhow::Result<u64> {
         let cutoff = cutoff.div_euclid(HOUR_MS) * HOUR_MS;
+        if self.cache.rolled_up_to == Some(cutoff) {
+            return Ok(0);
+        }
         let (least, sum) = match self.db.dialect() {
             Dialect::Sqlite => ("min", "sum"),
             Dialect::Postgres => ("least", "sum"),
@@ -764,22 +834,16 @@ impl Store {
             cast(&format!("{sum}(1 - ok)")),
             cast(&format!("{sum}(interval_ms)")),
         );
-        self.db.batch("BEGIN")?;
-        let result = self
-            .db
-            .exec(&sql, &[cutoff.into()])
-            .and_then(|_| self.db.exec("DELETE FROM samples WHERE at < ?", &[cutoff.into()]))
-            .and_then(|n| self.db.exec("DELETE FROM covered WHERE end_at < ?", &[cutoff.into()]).map(|_| n));
-        match result {
-            Ok(n) => {
-                self.db.batch("COMMIT")?;
-                Ok(n)
+        let rolled = self.transaction(|store| {
+            store.db.exec(&sql, &[cutoff.into()])?;
+            let n = store.db.exec("DELETE FROM samples WHERE at < ?", &[cutoff.into()])?;
+            if store.db.exec("DELETE FROM covered WHERE end_at < ?", &[cutoff.into()])? > 0 {
+                store.cache.covered.clear();
             }
-            Err(e) => {
-                let _ = self.db.batch("ROLLBACK");
-                Err(e)
-            }
-        }
+            Ok(n)
+        })?;
+        self.cache.rolled_up_to = Some(cutoff);
+        Ok(rolled)
     }
 
     /// The earliest raw sample of a target (older history is hourly).
