@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod dump;
 pub mod hooks;
+pub mod key;
 pub mod lock;
 pub mod offsite;
 pub mod repo;

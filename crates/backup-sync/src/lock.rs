@@ -108,6 +108,13 @@ impl LockRecord {
     }
 }
 
+/// Fill `buf` from /dev/urandom.
+pub fn random(buf: &mut [u8]) -> anyhow::Result<()> {
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, buf))
+        .context("reading /dev/urandom")
+}
+
 /// The repository key, to write and read restic's encrypted files.
 #[derive(Clone)]
 pub struct RepoKey(Key);
@@ -133,17 +140,21 @@ impl RepoKey {
         Ok(RepoKey(key))
     }
 
-    fn encrypt(&self, plain: &[u8]) -> anyhow::Result<Vec<u8>> {
+    /// A key from its 64 bytes (AES-256 key, then Poly1305's k and r), as restic lays them out.
+    pub fn from_bytes(bytes: &[u8; 64]) -> Self {
+        RepoKey(*Key::from_slice(bytes))
+    }
+
+    /// Encrypt as restic does: a random nonce, the ciphertext, the MAC.
+    pub fn encrypt(&self, plain: &[u8]) -> anyhow::Result<Vec<u8>> {
         let mut nonce = Nonce::default();
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut nonce))
-            .context("reading /dev/urandom")?;
+        random(&mut nonce)?;
         let mut out = Vec::with_capacity(plain.len() + 32);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plain);
         let tag = Aes256CtrPoly1305Aes::new(&self.0)
             .encrypt_in_place_detached(&nonce, &[], &mut out[16..])
-            .map_err(|_| anyhow::anyhow!("encrypting a lock file failed"))?;
+            .map_err(|_| anyhow::anyhow!("encrypting failed"))?;
         out.extend_from_slice(&tag);
         Ok(out)
     }

@@ -52,7 +52,8 @@ fn repository(spec: &RepoSpec) -> anyhow::Result<Repository<()>> {
         .to_str()
         .ok_or_else(|| exit::error(Code::Usage, format!("repository path {} is not UTF-8", spec.path.display())))?;
     let backends = ok(BackendOptions::default().repository(location).to_backends(), "repository")?;
-    ok(Repository::new(&RepositoryOptions::default(), &backends), "repository")
+    // No cache: it would copy the index and trees of a local repository into ~/.cache.
+    ok(Repository::new(&RepositoryOptions::default().no_cache(true), &backends), "repository")
 }
 
 fn credentials(spec: &RepoSpec) -> Credentials {
@@ -68,9 +69,20 @@ pub fn init(spec: &RepoSpec) -> anyhow::Result<String> {
         ));
     }
     std::fs::create_dir_all(&spec.path).with_context(|| format!("cannot create {}", spec.path.display()))?;
-    let repo =
-        ok(repository(spec)?.init(&credentials(spec), &KeyOptions::default(), &ConfigOptions::default()), "init")?;
+    let repo = ok(repository(spec)?.init(&credentials(spec), &KeyOptions::default(), &pack_sizes()?), "init")?;
+    crate::key::lighten(spec, &repo)?;
     Ok(repo.config().id.to_string())
+}
+
+/// Data packs of 16 MiB (restic 0.14's default pack size), growing with the repository's
+/// size to at most 64 MiB, instead of rustic's 32 MiB and up: a backup holds a few packs in
+/// memory at once, so they set its peak memory.
+fn pack_sizes() -> anyhow::Result<ConfigOptions> {
+    let size = |s: &str| s.parse::<bytesize::ByteSize>().map_err(|e| anyhow::anyhow!("pack size {s}: {e}"));
+    let mut opts = ConfigOptions::default();
+    opts.set_datapack_size = Some(size("16 MiB")?);
+    opts.set_datapack_size_limit = Some(size("64 MiB")?);
+    Ok(opts)
 }
 
 /// Open the repository: exit 2 when there is none (run `init`), exit 1 on a wrong password.
@@ -89,6 +101,11 @@ pub fn open(spec: &RepoSpec) -> anyhow::Result<Repository<OpenStatus>> {
             anyhow::anyhow!("cannot open {}: {text}", spec.path.display())
         }
     })
+}
+
+/// Open again with the master key of `opened` (no key derivation): for each phase of a run.
+pub fn reopen(spec: &RepoSpec, opened: &Repository<OpenStatus>) -> anyhow::Result<Repository<OpenStatus>> {
+    ok(repository(spec)?.open(&Credentials::Masterkey(opened.key())), "reopening the repository")
 }
 
 /// What one backup added.

@@ -122,6 +122,18 @@ fn run_writes_a_repository_that_restic_checks_and_restores() {
     ));
     assert_eq!(f.run(&["status"]).code, 2, "no repository yet: run init first");
     assert_eq!(f.run(&["init"]).code, 0);
+    // One key, with restic's own scrypt cost on a small server (32 MiB, not rustic's 128 MiB
+    // on every open), and stock restic opens the repository with it.
+    let keys: Vec<PathBuf> =
+        std::fs::read_dir(f.path("repo").join("keys")).expect("keys").map(|e| e.expect("entry").path()).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let key: serde_json::Value = serde_json::from_slice(&std::fs::read(&keys[0]).expect("key")).expect("key json");
+    assert_eq!(
+        (key["kdf"].as_str(), key["N"].as_u64(), key["r"].as_u64(), key["p"].as_u64()),
+        (Some("scrypt"), Some(32768), Some(8), Some(1))
+    );
+    let listed = f.restic(&["key", "list", "--json"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
     assert_eq!(f.run(&["init"]).code, 2, "a second init changes nothing");
     assert_eq!(f.run(&["status"]).code, 1, "no snapshot yet is stale");
     for _ in 0..3 {

@@ -26,7 +26,10 @@ pub fn run(setup: &Setup) -> anyhow::Result<Code> {
     // Fail early and plainly (exit 2 / 1) when the repository is missing or the password wrong.
     // restic's lock, so that a stock `restic prune` does not run beside this run (exit 3 when a
     // stock restic holds the repository exclusively: nothing was changed).
-    let _repo_lock = lock::RepoLock::acquire(&spec.path, &repo::open(&spec)?, false, "backup-sync run")?;
+    // The password is checked (and the key derived: the costly part) once; each phase
+    // reopens with the master key.
+    let opened = repo::open(&spec)?;
+    let _repo_lock = lock::RepoLock::acquire(&spec.path, &opened, false, "backup-sync run")?;
     let subject = spec.path.display().to_string();
     let notify = |kind: EventKind, message: String| {
         if !setup.ctx.notifiers.is_empty() {
@@ -40,24 +43,24 @@ pub fn run(setup: &Setup) -> anyhow::Result<Code> {
         for dump in &setup.dumps {
             report.phase(&format!("dump {}", dump.name), || {
                 let source = DumpSource::start(dump)?;
-                repo::backup_stream(repo::open(&spec)?, source)
+                repo::backup_stream(repo::reopen(&spec, &opened)?, source)
             });
         }
         let backed_up = cfg.sources.is_empty()
             || report
                 .phase("backup", || {
-                    repo::backup_paths(repo::open(&spec)?, &cfg.sources, &cfg.exclude, cfg.one_file_system)
+                    repo::backup_paths(repo::reopen(&spec, &opened)?, &cfg.sources, &cfg.exclude, cfg.one_file_system)
                 })
                 .is_some();
         if let Some(keep) = &cfg.keep {
             // Retention only after a good backup: a failing night must not thin out the old ones.
             if backed_up && report.failed.is_empty() {
-                report.phase("forget+prune", || repo::forget_and_prune(&spec, &repo::open(&spec)?, keep));
+                report.phase("forget+prune", || repo::forget_and_prune(&spec, &opened, keep));
             }
         }
         offsite::copy_all(setup, &spec, &state, &mut report);
         let subset = cfg.check_read_data_subset.option();
-        report.phase("check", || repo::check(&repo::open(&spec)?, Some(subset)));
+        report.phase("check", || repo::check(&opened, Some(subset)));
     }
     if report.failed.is_empty() {
         report.phase("run-after", || hooks::run("run-after", &cfg.run_after));
