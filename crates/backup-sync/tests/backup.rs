@@ -821,3 +821,34 @@ fn an_exclusive_restic_lock_refuses_the_whole_run_with_exit_3_and_nothing_change
     assert_eq!(f.run(&["run"]).code, 0);
     f.restic_check_clean();
 }
+
+/// The chunker (vendored with a faster loop, see vendor/README.md) cuts files where restic
+/// does: stock restic backing up the same files into our repository finds every data blob
+/// there already. A changed cut point would make every backup after an upgrade store all
+/// data again.
+#[test]
+fn restic_finds_every_chunk_we_stored_so_cut_points_are_restics() {
+    let f = Fixture::new();
+    let mut data = vec![0u8; 12 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = (x >> 24) as u8;
+    }
+    std::fs::write(f.path("src/sub/random.bin"), &data).expect("random");
+    f.config("");
+    assert_eq!(f.run(&["init"]).code, 0);
+    assert_eq!(f.run(&["run"]).code, 0);
+    let out = f.restic(&["backup", "--json", "--exclude", "*.tmp", f.path("src").to_str().expect("utf8")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let summary: serde_json::Value = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message_type"] == "summary")
+        .expect("restic's summary");
+    assert!(summary["total_bytes_processed"].as_u64().expect("bytes") > 12 << 20, "{summary}");
+    assert_eq!(summary["data_blobs"], 0, "every chunk of 12 MiB of random data was there: {summary}");
+}
