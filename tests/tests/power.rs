@@ -119,6 +119,8 @@ fn a_power_cut_is_a_lossless_planned_switchover_and_back() {
         ),
         ("POWER_RECORDS", "db.example.com".into()),
         ("POWER_RESTORE_HOLD", "1".into()),
+        // This host's switching lock, not the machine's /run/standby (other tests run beside).
+        ("STANDBY_RUN_DIR", dir.path().join("run").display().to_string()),
         ("POWER_MIN_CHARGE", "50".into()),
         ("POWER_UPS", format!("apc@{}", nut.address())),
     ];

@@ -50,6 +50,7 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
         .arg(dir.path().join("state"))
         .args(["watch", "-q"])
         .env("BENCH_PDNS_KEY", &pdns.api_key)
+        .env("STANDBY_RUN_DIR", dir.path().join("run"))
         .stdout(Stdio::null())
         .spawn()
         .context("start dns-failover watch")?;

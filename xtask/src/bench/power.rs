@@ -120,6 +120,7 @@ fn planned_switchover() -> anyhow::Result<(Duration, i64)> {
         ),
         ("POWER_DNS_CMD", format!("dns-failover --config {} --state-dir {}", dns.display(), state("sd"))),
         ("POWER_RECORDS", "db.example.com".into()),
+        ("STANDBY_RUN_DIR", state("run")),
     ];
     let script = crate::run::root().join("scripts/power-switchover.sh");
     let config = ups_monitor_config(dir.path(), &nut.address(), &script_command(&env, &script))?;
@@ -172,6 +173,7 @@ fn unplanned_failover() -> anyhow::Result<i64> {
         .arg("--state-dir")
         .arg(dir.path().join("sb"))
         .arg("promote")
+        .env("STANDBY_RUN_DIR", dir.path().join("run"))
         .output()?;
     if !out.status.success() {
         bail!("replica-promote promote: {}", String::from_utf8_lossy(&out.stderr));

@@ -29,6 +29,9 @@ const PDNS_KEY_ENV: &str = "DRILL_PDNS_API_KEY";
 pub struct Site {
     pub config: PathBuf,
     pub state: PathBuf,
+    /// The site's `STANDBY_RUN_DIR` (its host-wide switching lock): each site is a host of its
+    /// own, and the drill never takes the lock of the machine it runs on.
+    pub run: PathBuf,
 }
 
 /// Everything the drill started. Fields drop in order: daemons first, then servers, then the
@@ -73,6 +76,7 @@ impl Sandbox {
         let site = |name: &'static str| Site {
             config: dir.path().join(format!("{name}.toml")),
             state: dir.path().join(format!("{name}-state")),
+            run: dir.path().join(format!("{name}-run")),
         };
         let sandbox = Sandbox {
             daemons: Vec::new(),
@@ -231,6 +235,7 @@ backup-check = "tcp://127.0.0.1:{standby_port}"
             cmd.env("PATH", joined);
         }
         cmd.env("STANDBY_CONFIG", &site.config).env("STANDBY_STATE_DIR", &site.state);
+        cmd.env("STANDBY_RUN_DIR", &site.run);
         cmd.env(PDNS_KEY_ENV, &self.pdns.api_key);
         cmd
     }
