@@ -749,6 +749,51 @@ fn an_awkward_tree_comes_back_byte_for_byte_with_metadata_from_both_restores() {
     same_tree_with_metadata(&tree, &theirs.join(inside), &mut Default::default(), "restic restore");
 }
 
+/// A user moving from restic keeps their repository: backup-sync reads the trees restic wrote
+/// (its own JSON, keys and nulls as restic writes them), restores them as restic does, byte
+/// for byte with metadata, and its next backup takes restic's snapshot as the parent.
+#[test]
+fn a_tree_stock_restic_wrote_is_restored_by_backup_sync_with_metadata() {
+    let f = Fixture::new();
+    let tree = f.path("tree");
+    awkward_tree(&tree);
+    f.config("");
+    let out = f.restic(&["init"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let out = f.restic(&["backup", tree.to_str().expect("utf8")]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&f.restic(&["snapshots", "--json", "--no-lock"]).stdout).expect("restic's JSON");
+    let theirs = listed[0]["short_id"].as_str().expect("restic's snapshot").to_string();
+
+    let inside = tree.strip_prefix("/").expect("absolute");
+    let ours = f.path("ours");
+    // By id: `latest` means the latest of backup-sync's own snapshots (tag `files`).
+    let out = f.run(&["restore", &theirs, "--target", ours.to_str().expect("utf8")]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    // Restic 0.14 keeps a non-UTF-8 symlink target as U+FFFD (it has no `linktarget_raw`),
+    // so the reference is what restic itself restores from its own snapshot.
+    let reference = f.path("reference");
+    let out = f.restic(&["restore", &theirs, "--target", reference.to_str().expect("utf8")]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    same_tree_with_metadata(
+        &reference.join(inside),
+        &ours.join(inside),
+        &mut Default::default(),
+        "backup-sync restore of restic's tree",
+    );
+
+    let out = f.run(&["--sources", tree.to_str().expect("utf8"), "run"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    f.restic_check_clean();
+    let listed: serde_json::Value =
+        serde_json::from_str(&f.restic(&["snapshots", "--json", "--no-lock"]).stdout).expect("restic's JSON");
+    let snapshots = listed.as_array().expect("a list");
+    assert_eq!(snapshots.len(), 2, "{listed}");
+    assert_eq!(snapshots[1]["parent"], snapshots[0]["id"], "restic's snapshot is the parent: {listed}");
+}
+
 #[test]
 fn the_lock_is_refreshed_as_restic_refreshes_its_own() {
     let f = Fixture::new();

@@ -1,4 +1,5 @@
 pub(crate) mod file_archiver;
+mod ordered;
 pub(crate) mod parent;
 pub(crate) mod tree;
 pub(crate) mod tree_archiver;
@@ -8,15 +9,16 @@ use std::thread::scope;
 
 use jiff::Zoned;
 use log::warn;
-use pariter::IteratorExt;
 
 use crate::{
     Progress,
     archiver::{
-        file_archiver::FileArchiver, parent::Parent, tree::TreeIterator,
+        file_archiver::FileArchiver,
+        parent::{ItemWithParent, Parent, ParentResult},
+        tree::{TreeIterator, TreeType},
         tree_archiver::TreeArchiver,
     },
-    backend::{ReadSource, ReadSourceEntry, decrypt::DecryptFullBackend},
+    backend::{ReadSource, ReadSourceEntry, decrypt::DecryptFullBackend, node::NodeType},
     blob::BlobType,
     error::RusticResult,
     index::{
@@ -29,6 +31,15 @@ use crate::{
 #[derive(thiserror::Error, Debug, displaydoc::Display)]
 /// Tree stack empty
 pub struct TreeStackEmptyError;
+
+/// Whether `item` is a regular file whose content must be read (no unchanged parent node).
+fn needs_reading<O>(item: &ItemWithParent<O>) -> bool {
+    matches!(
+        item,
+        TreeType::Other((_, node, (_, parent)))
+            if node.node_type == NodeType::File && !matches!(parent, ParentResult::Matched(()))
+    )
+}
 
 /// The `Archiver` is responsible for archiving files and trees.
 /// It will read the file, chunk it, and write the chunks to the backend.
@@ -138,6 +149,8 @@ impl<'a, BE: DecryptFullBackend, I: ReadGlobalIndex> Archiver<'a, BE, I> {
         <R as ReadSource>::Open: Send,
         <R as ReadSource>::Iter: Send,
     {
+        let file_archiver = &self.file_archiver;
+        let work = |item| file_archiver.process(item, p);
         scope(|s| -> RusticResult<_> {
             // determine backup size in parallel to running backup
             let src_size_handle = s.spawn(|| {
@@ -182,26 +195,25 @@ impl<'a, BE: DecryptFullBackend, I: ReadGlobalIndex> Archiver<'a, BE, I> {
             let iter = TreeIterator::new(iter);
 
             // use parent snapshot
-            iter.filter_map(
-                |item| match self.parent.process(&self.be, self.index, item) {
-                    Ok(item) => Some(item),
-                    Err(err) => {
-                        warn!("ignoring error reading parent snapshot: {err:?}");
-                        None
-                    }
-                },
-            )
-            // archive files in parallel
-            .parallel_map_scoped(s, |item| self.file_archiver.process(item, p))
-            .readahead_scoped(s)
-            .filter_map(|item| match item {
+            let parent = &mut self.parent;
+            let (be, index) = (&self.be, self.index);
+            let items = iter.filter_map(|item| match parent.process(be, index, item) {
                 Ok(item) => Some(item),
                 Err(err) => {
-                    warn!("ignoring error: {}", err.display_log());
+                    warn!("ignoring error reading parent snapshot: {err:?}");
                     None
                 }
-            })
-            .try_for_each(|item| self.tree_archiver.add(item))?;
+            });
+            // read new and changed files in parallel (vendored change: see `ordered`)
+            let tree_archiver = &mut self.tree_archiver;
+            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            ordered::process_in_order(s, threads, items, needs_reading, &work, |item| match item {
+                Ok(item) => tree_archiver.add(item),
+                Err(err) => {
+                    warn!("ignoring error: {}", err.display_log());
+                    Ok(())
+                }
+            })?;
 
             src_size_handle
                 .join()

@@ -1,4 +1,5 @@
 pub mod modification;
+mod wire;
 
 use std::{borrow::Cow, cmp::Ordering, ffi::OsStr, fmt::Debug, path::Path};
 
@@ -11,7 +12,6 @@ use std::os::unix::ffi::OsStrExt;
 
 use derive_more::Constructor;
 use jiff::Timestamp;
-use serde_aux::prelude::*;
 use serde_derive::{Deserialize, Serialize};
 use serde_with::{
     DefaultOnNull,
@@ -75,9 +75,9 @@ pub enum NodeErrorKind<'a> {
 #[cfg(not(windows))]
 pub(crate) type NodeResult<'a, T> = Result<T, NodeErrorKind<'a>>;
 
-#[derive(
-    Default, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Constructor, PartialOrd, Ord,
-)]
+// Deserialize: by hand, in `wire.rs` (vendored change: no `Content` buffering of flattened
+// fields).
+#[derive(Default, Serialize, Clone, Debug, PartialEq, Eq, Constructor, PartialOrd, Ord)]
 /// A node within the tree hierarchy
 pub struct Node {
     /// Name of the node: filename or dirname.
