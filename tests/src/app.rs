@@ -20,6 +20,8 @@ use crate::serve::InProcessServer;
 struct Shared {
     name: String,
     body: Mutex<String>,
+    /// How long `/` waits before it answers, in milliseconds.
+    body_delay_ms: AtomicU64,
     healthy: AtomicBool,
     hits: AtomicU64,
     /// `/slow` and `/gate` requests being answered now, and the most there were at once.
@@ -53,7 +55,8 @@ impl Shared {
 /// An app on 127.0.0.1:`port`, served from its own thread. Every response carries
 /// `X-Backend: <name>`. Routes:
 ///
-/// - `/` — the body text (default `hello from <name>`)
+/// - `/` — the body text (default `hello from <name>`), after the delay set with
+///   [`AppBackend::set_body_delay`]
 /// - `/health` — 200 `ok`, or 503 `unhealthy` after `set_healthy(false)`
 /// - `/json` — `{"name": <name>, "status": "ok", "count": <hits>}`
 /// - `/slow?ms=N` — sleeps N ms, then 200 `slow ok`
@@ -88,6 +91,7 @@ impl AppBackend {
         let shared = Arc::new(Shared {
             name: name.to_string(),
             body: Mutex::new(format!("hello from {name}")),
+            body_delay_ms: AtomicU64::new(0),
             healthy: AtomicBool::new(true),
             hits: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
@@ -172,6 +176,12 @@ impl AppBackend {
         *guard = body.to_string();
     }
 
+    /// How long `/` waits before it answers from now on (zero: at once).
+    pub fn set_body_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.body_delay_ms.store(ms, Ordering::SeqCst);
+    }
+
     /// Requests served so far (all routes, across restarts).
     pub fn hits(&self) -> u64 {
         self.shared.hits.load(Ordering::SeqCst)
@@ -246,6 +256,10 @@ fn reply(shared: &Shared, status: StatusCode, body: String) -> Response {
 
 async fn root(State(s): AppState) -> Response {
     s.hit();
+    let delay = s.body_delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let body = s.body.lock().map(|b| b.clone()).unwrap_or_else(|poison| poison.into_inner().clone());
     reply(&s, StatusCode::OK, body)
 }

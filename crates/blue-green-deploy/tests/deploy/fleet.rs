@@ -3,7 +3,9 @@
 //! commands through a small control server: `curl /start/{color}/{version}`. The version
 //! decides how the app behaves: containing `unhealthy` fails its health check, `smoke-fails`
 //! fails the smoke suite (its body lacks "release"), `flaky` turns unhealthy as soon as the
-//! upstream file names it (the watch period catches it).
+//! upstream file names it (the watch period catches it), `slow-smoke` answers `/` only after
+//! [`SLOW`] (the smoke suite hangs before the switch) and `slow-verify` does so once the
+//! upstream file names it (the suite hangs in the verify step, after the switch).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -24,6 +26,9 @@ pub struct Fleet {
     ports: [u16; 2],
 }
 
+/// How long `/` takes to answer in a `slow-smoke` or `slow-verify` version.
+pub const SLOW: Duration = Duration::from_secs(60);
+
 fn index(color: &str) -> usize {
     usize::from(color == "green")
 }
@@ -40,21 +45,29 @@ fn handle(apps: &Arc<Mutex<[AppBackend; 2]>>, upstream: &Path, line: &str) -> bo
             if version.contains("smoke-fails") {
                 app.set_body(&format!("{color} broken"));
             }
+            app.set_body_delay(if version.contains("slow-smoke") { SLOW } else { Duration::ZERO });
             if app.start_again().is_err() {
                 return false;
             }
-            if version.contains("flaky") {
+            let once_live: Option<fn(&AppBackend)> = if version.contains("flaky") {
+                Some(|app| app.set_healthy(false))
+            } else if version.contains("slow-verify") {
+                Some(|app| app.set_body_delay(SLOW))
+            } else {
+                None
+            };
+            if let Some(change) = once_live {
                 let (apps, upstream, port) = (apps.clone(), upstream.to_path_buf(), app.port);
                 let i = index(color);
                 let socket = format!("/{color}.sock");
                 std::thread::spawn(move || {
-                    // Turns bad once traffic is sent its way (the event: the include names it).
+                    // Changes once traffic is sent its way (the event: the include names it).
                     let names_it = || {
                         std::fs::read_to_string(&upstream)
                             .is_ok_and(|t| t.contains(&format!(":{port};")) || t.contains(&socket))
                     };
                     if standby_e2e::process::wait_until(Duration::from_secs(60), names_it) {
-                        apps.lock().unwrap_or_else(|p| p.into_inner())[i].set_healthy(false);
+                        change(&apps.lock().unwrap_or_else(|p| p.into_inner())[i]);
                     }
                 });
             }

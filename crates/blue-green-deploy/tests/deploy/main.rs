@@ -293,26 +293,31 @@ fn in_socket_mode_status_reports_a_link_that_disagrees_with_the_file_and_deploy_
     assert!(json.get("mismatch").is_none(), "{json:#}");
 }
 
-/// kill -9 of `deploy` inside each step (held there by the fleet's hold files, or by a long
-/// watch or drain): afterwards nginx sends traffic to a colour that runs and is healthy,
+/// kill -9 of `deploy` inside each step (held there by the fleet's hold files, a health check
+/// that does not pass, a smoke suite that hangs before or after the switch, or a long watch or
+/// drain): afterwards nginx sends traffic to a colour that runs and is healthy,
 /// `status` exits 0 and names the step the run stopped at, and the next deploy recovers.
 fn killed_at_each_step_leaves_a_healthy_live_colour(fleet: &Fleet, sockets: bool) {
     let last = fleet.state_dir().join("last.json");
     let step_is =
         |step: &str| std::fs::read_to_string(&last).is_ok_and(|t| t.contains(&format!("\"step\": \"{step}\"")));
-    let cases: [(&str, Option<&str>, &[&str]); 5] = [
-        ("start", Some("start"), &[]),
-        ("switch", Some("nginx-t"), &[]),
-        ("watch", None, &["--watch=60s"]),
-        ("drain", None, &["--watch=1s", "--drain=60s"]),
-        ("stop-old", Some("stop"), &["--watch=1s"]),
+    // (step, hold file, version marker, flags)
+    let cases: [(&str, Option<&str>, &str, &[&str]); 8] = [
+        ("start", Some("start"), "", &[]),
+        ("health", None, "-unhealthy", &[]),
+        ("smoke", None, "-slow-smoke", &[]),
+        ("switch", Some("nginx-t"), "", &[]),
+        ("verify", None, "-slow-verify", &[]),
+        ("watch", None, "", &["--watch=60s"]),
+        ("drain", None, "", &["--watch=1s", "--drain=60s"]),
+        ("stop-old", Some("stop"), "", &["--watch=1s"]),
     ];
-    for (i, (step, hold, flags)) in cases.into_iter().enumerate() {
+    for (i, (step, hold, marker, flags)) in cases.into_iter().enumerate() {
         let live_before = fleet.live_in_file();
         let to = if live_before == "blue" { "green" } else { "blue" };
         let upstream_before = fleet.upstream();
         let held = hold.map(|h| fleet.hold(h));
-        let version = format!("release-k{i}");
+        let version = format!("release-k{i}{marker}");
         let mut args = vec!["deploy", "--version", version.as_str()];
         args.extend_from_slice(flags);
         let mut child = fleet
@@ -335,6 +340,9 @@ fn killed_at_each_step_leaves_a_healthy_live_colour(fleet: &Fleet, sockets: bool
         child.kill().expect("kill -9");
         child.wait().expect("reaped");
         drop(held);
+        for app in fleet.apps.lock().expect("apps").iter() {
+            app.set_body_delay(std::time::Duration::ZERO);
+        }
 
         let resp = standby_e2e::http_client::get(&fleet.nginx.url("/app/")).expect("GET through nginx");
         let answered = resp.header("x-backend").unwrap_or_default().to_string();
