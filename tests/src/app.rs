@@ -64,8 +64,8 @@ impl Shared {
 /// - `/status/{code}` — answers with that status code
 /// - `/echo` (any method) — JSON of what came: `method`, `path`, `query` (raw), `headers`
 ///   (names lowercase, values joined by `, `), `body` (as text, invalid UTF-8 replaced)
-/// - `/cookie/set?name=N&value=V[&to=PATH]` (any method) — `Set-Cookie: N=V; Path=/`, then 200 `set`, or a
-///   302 to PATH when `to` is given
+/// - `/cookie/set?name=N&value=V[&to=PATH][&attrs=A]` (any method) — `Set-Cookie: N=V; Path=/[; A]`,
+///   then 200 `set`, or a 302 to PATH when `to` is given
 /// - `/cookie/clear?name=N` (any method) — `Set-Cookie: N=; Max-Age=0; Path=/`
 /// - `/redirect/{n}` — 302 to `/redirect/{n-1}`, and 200 `arrived` at 0
 ///
@@ -357,11 +357,17 @@ struct CookieQuery {
     name: String,
     value: Option<String>,
     to: Option<String>,
+    /// Attributes after `Path=/`, as they go in the header (`HttpOnly; SameSite=Lax`).
+    attrs: Option<String>,
 }
 
 async fn cookie_set(State(s): AppState, Query(q): Query<CookieQuery>) -> Response {
     s.hit();
-    let cookie = format!("{}={}; Path=/", q.name, q.value.unwrap_or_default());
+    let mut cookie = format!("{}={}; Path=/", q.name, q.value.unwrap_or_default());
+    if let Some(attrs) = q.attrs.filter(|a| !a.is_empty()) {
+        cookie.push_str("; ");
+        cookie.push_str(&attrs);
+    }
     let mut response = match &q.to {
         Some(to) => {
             let mut r = reply(&s, StatusCode::FOUND, "moved".into());

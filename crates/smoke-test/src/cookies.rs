@@ -22,31 +22,56 @@ pub struct Jar {
     cookies: Mutex<Vec<Cookie>>,
 }
 
-/// Name and value of a `Set-Cookie` header, `None` when it has no `name=`.
-pub fn name_value(set_cookie: &str) -> Option<(String, String)> {
-    let first = set_cookie.split(';').next()?;
-    let (name, value) = first.split_once('=')?;
-    let name = name.trim();
-    (!name.is_empty()).then(|| (name.to_string(), value.trim().trim_matches('"').to_string()))
+/// One `Set-Cookie` header as the answer sent it: the cookie's name, value and attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetCookie {
+    pub name: String,
+    pub value: String,
+    /// Attribute names in lowercase, with their values (empty for a flag such as `Secure`).
+    attributes: Vec<(String, String)>,
+}
+
+impl SetCookie {
+    /// `None` when the header has no `name=`.
+    pub fn parse(header: &str) -> Option<SetCookie> {
+        let mut parts = header.split(';');
+        let (name, value) = parts.next()?.split_once('=')?;
+        let name = name.trim();
+        if name.is_empty() {
+            return None;
+        }
+        let attributes = parts
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| {
+                let (k, v) = a.split_once('=').unwrap_or((a, ""));
+                (k.trim().to_ascii_lowercase(), v.trim().to_string())
+            })
+            .collect();
+        Some(SetCookie { name: name.to_string(), value: value.trim().trim_matches('"').to_string(), attributes })
+    }
+
+    /// The value of the attribute `name` (any case; the last one counts), `""` for a flag.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
 }
 
 impl Jar {
     /// Keep (or remove) the cookie of one `Set-Cookie` header received from `url`.
-    pub fn store(&self, url: &reqwest::Url, set_cookie: &str) {
-        let Some((name, value)) = name_value(set_cookie) else { return };
+    pub fn store(&self, url: &reqwest::Url, set_cookie: &SetCookie) {
         let Some(host) = url.host_str().map(str::to_ascii_lowercase) else { return };
         let mut cookie = Cookie {
-            name,
-            value,
+            name: set_cookie.name.clone(),
+            value: set_cookie.value.clone(),
             domain: host.clone(),
             host_only: true,
             path: default_path(url.path()),
             secure: false,
         };
         let mut remove = false;
-        for attr in set_cookie.split(';').skip(1) {
-            let (key, val) = attr.split_once('=').map(|(k, v)| (k.trim(), v.trim())).unwrap_or((attr.trim(), ""));
-            match key.to_ascii_lowercase().as_str() {
+        for (key, val) in &set_cookie.attributes {
+            let val = val.as_str();
+            match key.as_str() {
                 "domain" if !val.is_empty() => {
                     let domain = val.trim_start_matches('.').to_ascii_lowercase();
                     if !domain_match(&host, &domain) {
@@ -114,16 +139,34 @@ mod tests {
     #[test]
     fn cookies_match_host_path_and_scheme_and_can_be_removed() {
         let jar = Jar::default();
-        jar.store(&url("http://app.test/login"), "session=abc; Path=/; HttpOnly");
-        jar.store(&url("http://app.test/api/x"), "scoped=1");
-        jar.store(&url("http://app.test/"), "s=2; Secure");
-        jar.store(&url("http://app.test/"), "other=3; Domain=example.com");
+        jar.store(&url("http://app.test/login"), &SetCookie::parse("session=abc; Path=/; HttpOnly").expect("a cookie"));
+        jar.store(&url("http://app.test/api/x"), &SetCookie::parse("scoped=1").expect("a cookie"));
+        jar.store(&url("http://app.test/"), &SetCookie::parse("s=2; Secure").expect("a cookie"));
+        jar.store(&url("http://app.test/"), &SetCookie::parse("other=3; Domain=example.com").expect("a cookie"));
         assert_eq!(jar.header_for(&url("http://app.test/me")).as_deref(), Some("session=abc"));
         assert_eq!(jar.header_for(&url("http://app.test/api/y")).as_deref(), Some("scoped=1; session=abc"));
         assert_eq!(jar.header_for(&url("https://app.test/")).as_deref(), Some("session=abc; s=2"));
         assert_eq!(jar.header_for(&url("http://other.test/")), None);
-        jar.store(&url("http://app.test/"), "session=; Max-Age=0; Path=/");
-        jar.store(&url("http://app.test/api/"), "scoped=; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+        jar.store(&url("http://app.test/"), &SetCookie::parse("session=; Max-Age=0; Path=/").expect("a cookie"));
+        jar.store(
+            &url("http://app.test/api/"),
+            &SetCookie::parse("scoped=; Expires=Thu, 01 Jan 1970 00:00:00 GMT").expect("a cookie"),
+        );
         assert_eq!(jar.header_for(&url("http://app.test/api/y")), None);
+    }
+
+    #[test]
+    fn a_set_cookie_keeps_its_attributes_by_any_case() {
+        let c =
+            SetCookie::parse("id=\"a b\"; path=/app; SECURE; HttpOnly ; SameSite=Lax; Max-Age=60;").expect("a cookie");
+        assert_eq!((c.name.as_str(), c.value.as_str()), ("id", "a b"));
+        assert_eq!(c.attribute("Path"), Some("/app"));
+        assert_eq!(c.attribute("secure"), Some(""));
+        assert_eq!(c.attribute("httponly"), Some(""));
+        assert_eq!(c.attribute("samesite"), Some("Lax"));
+        assert_eq!(c.attribute("max-age"), Some("60"));
+        assert_eq!(c.attribute("domain"), None);
+        assert_eq!(SetCookie::parse("=x; Secure"), None);
+        assert_eq!(SetCookie::parse("no-equals-sign"), None);
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use standby_common::probe::http::{self, FetchError, HttpResponse, Request};
 use standby_common::probe::Failure;
 
-use crate::cookies::{self, Jar};
+use crate::cookies::{Jar, SetCookie};
 use crate::expect::Hops;
 use crate::redact::Redactor;
 
@@ -58,11 +58,11 @@ impl Exchange<'_> {
             })?;
             self.trace_response(&resp);
             for value in resp.headers.get_all(reqwest::header::SET_COOKIE) {
-                let value = String::from_utf8_lossy(value.as_bytes());
+                let Some(cookie) = SetCookie::parse(&String::from_utf8_lossy(value.as_bytes())) else { continue };
                 if let (Some(jar), Some(url)) = (self.jar, &url) {
-                    jar.store(url, &value);
+                    jar.store(url, &cookie);
                 }
-                hops.set_cookies.extend(cookies::name_value(&value));
+                hops.set_cookies.push(cookie);
             }
             let location = resp.headers.get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
             let next = match (self.follow, resp.status, location, &url) {

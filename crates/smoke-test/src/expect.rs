@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use standby_common::probe::http::{excerpt, HttpResponse};
 
+use crate::cookies::SetCookie;
 use crate::suite::{CaptureFrom, Compare, Expect, JsonTest};
 
 /// How much of a body a failure message shows.
@@ -14,8 +15,8 @@ pub const EXCERPT_CHARS: usize = 300;
 #[derive(Debug, Clone, Default)]
 pub struct Hops {
     pub redirects: u32,
-    /// `Set-Cookie` name and value of every hop, in order.
-    pub set_cookies: Vec<(String, String)>,
+    /// The `Set-Cookie` headers of every hop, in order.
+    pub set_cookies: Vec<SetCookie>,
 }
 
 /// The unmet expectations, in a fixed order; empty when the answer is good.
@@ -92,9 +93,8 @@ pub fn unmet(expect: &Expect, resp: &HttpResponse, hops: &Hops) -> Vec<String> {
         }
     }
     for (name, want) in &expect.cookies {
-        match hops.set_cookies.iter().rev().find(|(n, _)| n == name) {
-            Some((_, got)) if got == want => {}
-            Some((_, got)) => out.push(format!("expected cookie {name} = {want:?}, got {got:?}")),
+        match hops.set_cookies.iter().rev().find(|c| c.name == *name) {
+            Some(got) => out.extend(want.unmet(name, got)),
             None => out.push(format!("expected the answer to set cookie {name}, it did not")),
         }
     }

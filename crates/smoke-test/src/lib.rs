@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod cookie_test;
 pub mod cookies;
 pub mod decode;
 pub mod exchange;

@@ -39,6 +39,8 @@ use standby_common::duration::HumanDuration;
 use standby_common::probe::StatusSet;
 use toml::Spanned;
 
+use crate::cookie_test::CookieTest;
+
 use crate::template::Template;
 
 /// A string or a list of strings.
@@ -131,7 +133,7 @@ struct ExpectSpec {
     sha256: Option<String>,
     bytes: Option<u64>,
     #[serde(default)]
-    cookies: BTreeMap<String, String>,
+    cookies: BTreeMap<String, CookieTest>,
 }
 
 /// A multipart part: a text value, or a file (read when the suite loads).
@@ -223,8 +225,9 @@ pub struct Expect {
     pub sha256: Option<String>,
     /// Length in bytes of the (decoded) body.
     pub bytes: Option<u64>,
-    /// Cookies the answer sets (`Set-Cookie`, on any hop), by name: their values.
-    pub cookies: Vec<(String, String)>,
+    /// Cookies the answer sets (`Set-Cookie`, on any hop), by name: their values and
+    /// attributes.
+    pub cookies: Vec<(String, CookieTest)>,
 }
 
 impl Default for Expect {
@@ -529,7 +532,7 @@ impl Expect {
             .chain(self.headers.iter().map(|(_, v)| v))
             .chain(json)
             .chain(&self.url)
-            .chain(self.cookies.iter().map(|(_, v)| v))
+            .chain(self.cookies.iter().filter_map(|(_, c)| c.value.as_ref()))
     }
 
     /// A copy with `{{placeholders}}` in its strings filled in.
@@ -540,7 +543,9 @@ impl Expect {
         out.body_not_contains = self.body_not_contains.iter().map(fill).collect();
         out.headers = self.headers.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
         out.url = self.url.as_ref().map(fill);
-        out.cookies = self.cookies.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
+        for (_, cookie) in &mut out.cookies {
+            cookie.value = cookie.value.as_ref().map(fill);
+        }
         for (_, test) in &mut out.json {
             if let JsonTest::Equals(serde_json::Value::String(s)) | JsonTest::NotEquals(serde_json::Value::String(s)) =
                 test

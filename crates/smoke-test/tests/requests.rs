@@ -120,6 +120,39 @@ expect = { json = [{ pointer = "/headers/cookie", exists = false }] }
     assert_fail(&report, "wrong cookie", "expected the answer to set cookie missing");
 }
 
+/// After a deploy, the session cookie is still Secure, HttpOnly and SameSite (Hurl's
+/// `cookie "session[HttpOnly]" exists`); each unmet attribute is named with what came.
+#[test]
+fn a_cookies_attributes_are_checked_and_each_miss_is_named() {
+    let app = AppBackend::start("cookie-attrs").unwrap();
+    let report = run(
+        &[suite(
+            r#"
+[[check]]
+name = "hardened"
+path = "/cookie/set?name=session&value=abc&attrs=Secure%3B%20HttpOnly%3B%20SameSite%3DLax%3B%20Max-Age%3D3600"
+expect = { cookies = { session = { value = "abc", secure = true, http-only = true, same-site = "lax", path = "/", max-age = 3600 } } }
+
+[[check]]
+name = "plain"
+path = "/cookie/set?name=session&value=abc"
+expect = { cookies = { session = { secure = true, http-only = true, same-site = "Strict" } } }
+
+[[check]]
+name = "not wanted"
+path = "/cookie/set?name=tracker&value=1&attrs=SameSite%3DNone"
+expect = { cookies = { tracker = { http-only = false, secure = false, same-site = "None" } } }
+"#,
+        )],
+        &app.url(""),
+    );
+    assert_pass(&report, "hardened");
+    assert_pass(&report, "not wanted");
+    assert_fail(&report, "plain", "expected cookie session to be Secure, it is not");
+    assert_fail(&report, "plain", "expected cookie session to be HttpOnly, it is not");
+    assert_fail(&report, "plain", "expected cookie session SameSite=Strict, got no SameSite");
+}
+
 #[test]
 fn forms_multipart_query_and_basic_auth_are_sent_encoded() {
     let app = AppBackend::start("forms").unwrap();
@@ -310,6 +343,14 @@ fn errors_point_at_the_keys_own_line_and_column() {
         (
             "[[check]]\nname = \"a\"\npath = \"/\"\nexpect = { sha256 = \"abc\" }\n",
             "s.toml:4:12: check \"a\": expect.sha256 \"abc\": expected 64 hex digits",
+        ),
+        (
+            "[[check]]\nname = \"a\"\npath = \"/\"\nexpect = { cookies = { s = { httponly = true } } }\n",
+            "s.toml:4:30: unknown key `httponly`: did you mean `http-only`?",
+        ),
+        (
+            "[[check]]\nname = \"a\"\npath = \"/\"\nexpect = { cookies = { s = 1 } }\n",
+            "s.toml:4:28: invalid type: integer `1`, expected a cookie value (a string) or a table of value, secure",
         ),
     ];
     for (text, expected) in cases {
