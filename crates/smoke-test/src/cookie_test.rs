@@ -3,6 +3,10 @@
 //! asserts them:
 //!
 //! ```toml
+//! [[check]]
+//! name = "login keeps a hardened session cookie"
+//! method = "POST"
+//! path = "/login"
 //! expect = { cookies = { session = { secure = true, http-only = true, same-site = "Lax" } } }
 //! ```
 
