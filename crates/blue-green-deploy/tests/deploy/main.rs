@@ -231,6 +231,11 @@ fn in_socket_mode_a_deploy_and_a_rollback_fail_no_request_even_for_clients_that_
         || std::fs::read_to_string(format!("/proc/{nginx_pid}/task/{nginx_pid}/children")).unwrap_or_default();
     let workers_before = workers();
     assert!(!workers_before.trim().is_empty(), "nginx's workers are listed");
+    let log_before = std::fs::metadata(fleet.nginx.log_path()).map_or(0, |m| m.len() as usize);
+    assert!(
+        String::from_utf8_lossy(&std::fs::read(fleet.nginx.log_path()).unwrap_or_default()).contains("reconfiguring"),
+        "nginx's log shows reloads (the fleet's own, to the socket form)"
+    );
     let started = Instant::now();
     let mut load = load::Load::start(fleet.nginx.port, 4);
     assert!(standby_e2e::process::wait_until(Duration::from_secs(30), || load.answered() > 200));
@@ -267,7 +272,15 @@ fn in_socket_mode_a_deploy_and_a_rollback_fail_no_request_even_for_clients_that_
     eprintln!("{report}");
     assert_eq!(never_retrying, 0, "{report}");
     assert_eq!(cl.failed.load(SeqCst), 0, "{report}");
-    assert_eq!(workers(), workers_before, "nginx was never reloaded (same worker)");
+    // nginx logs at `notice`: a reload is a "reconfiguring" line, a crashed worker an
+    // "exited on signal" one.
+    let log = std::fs::read(fleet.nginx.log_path()).unwrap_or_default();
+    let during = String::from_utf8_lossy(log.get(log_before..).unwrap_or_default());
+    assert!(
+        !during.contains("reconfiguring") && !during.contains("exited on signal"),
+        "nginx was reloaded or lost a worker during the deploys (workers {workers_before:?} then {:?}):\n{during}",
+        workers()
+    );
 }
 
 #[test]

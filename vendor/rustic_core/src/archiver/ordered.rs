@@ -69,8 +69,15 @@ where
     })();
     drop(work_tx);
     drop(queue);
+    // Every worker is joined; a worker's panic goes on to the caller, as with pariter.
+    let mut panicked = None;
     for worker in workers {
-        worker.join().map_err(|_| workers_gone())?;
+        if let (Err(payload), None) = (worker.join(), &panicked) {
+            panicked = Some(payload);
+        }
+    }
+    if let Some(payload) = panicked {
+        std::panic::resume_unwind(payload);
     }
     result
 }
