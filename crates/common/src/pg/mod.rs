@@ -369,8 +369,12 @@ fn classify_connect(e: &tokio_postgres::Error) -> Failure {
     let mut text = String::new();
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return Failure::Timeout;
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionRefused, ConnectionReset, TimedOut};
+            match io.kind() {
+                TimedOut => return Failure::Timeout,
+                // A server that is stopping accepts, then resets: gone, not a protocol fault.
+                ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe => return Failure::Unreachable,
+                _ => {}
             }
         }
         text.push_str(&err.to_string().to_lowercase());
