@@ -17,8 +17,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::cookies::SetCookie;
 
-/// The expectations on one cookie; `None` is not checked.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The expectations on one cookie (the table form); `None` is not checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CookieTest {
     /// May hold `{{placeholders}}`.
     pub value: Option<String>,
@@ -31,47 +32,30 @@ pub struct CookieTest {
     pub max_age: Option<i64>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct CookieTable {
-    value: Option<String>,
-    secure: Option<bool>,
-    http_only: Option<bool>,
-    same_site: Option<String>,
-    path: Option<String>,
-    domain: Option<String>,
-    max_age: Option<i64>,
-}
+/// A cookie's entry in a suite: its value (a string) or a [`CookieTest`] table.
+#[derive(Debug)]
+pub struct CookieSpec(pub CookieTest);
 
 const EXPECTING: &str =
     "a cookie value (a string) or a table of value, secure, http-only, same-site, path, domain, max-age";
 
-impl<'de> Deserialize<'de> for CookieTest {
+impl<'de> Deserialize<'de> for CookieSpec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Either;
         impl<'de> Visitor<'de> for Either {
-            type Value = CookieTest;
+            type Value = CookieSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str(EXPECTING)
             }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<CookieTest, E> {
-                Ok(CookieTest { value: Some(value.to_string()), ..CookieTest::default() })
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<CookieSpec, E> {
+                Ok(CookieSpec(CookieTest { value: Some(value.to_string()), ..CookieTest::default() }))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CookieTest, A::Error> {
-                let t = CookieTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                let test = CookieTest {
-                    value: t.value,
-                    secure: t.secure,
-                    http_only: t.http_only,
-                    same_site: t.same_site,
-                    path: t.path,
-                    domain: t.domain,
-                    max_age: t.max_age,
-                };
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CookieSpec, A::Error> {
+                let test = CookieTest::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 if test == CookieTest::default() {
                     return Err(de::Error::custom(format!("an empty cookie table: expected {EXPECTING}")));
                 }
-                Ok(test)
+                Ok(CookieSpec(test))
             }
         }
         deserializer.deserialize_any(Either)
@@ -120,9 +104,9 @@ mod tests {
     fn test(toml_text: &str) -> Result<CookieTest, String> {
         #[derive(Deserialize)]
         struct Doc {
-            c: CookieTest,
+            c: CookieSpec,
         }
-        toml::from_str::<Doc>(toml_text).map(|d| d.c).map_err(|e| e.to_string())
+        toml::from_str::<Doc>(toml_text).map(|d| d.c.0).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -39,8 +39,7 @@ use standby_common::duration::HumanDuration;
 use standby_common::probe::StatusSet;
 use toml::Spanned;
 
-use crate::cookie_test::CookieTest;
-
+use crate::cookie_test::{CookieSpec, CookieTest};
 use crate::template::Template;
 
 /// A string or a list of strings.
@@ -133,7 +132,7 @@ struct ExpectSpec {
     sha256: Option<String>,
     bytes: Option<u64>,
     #[serde(default)]
-    cookies: BTreeMap<String, CookieTest>,
+    cookies: BTreeMap<String, CookieSpec>,
 }
 
 /// A multipart part: a text value, or a file (read when the suite loads).
@@ -888,7 +887,7 @@ fn compile(c: &CheckSpec, d: &DefaultsSpec, dir: &Path) -> Result<Check, Located
         redirects: e.redirects,
         sha256,
         bytes: e.bytes,
-        cookies: e.cookies.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        cookies: e.cookies.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
     };
     for text in expect.strings() {
         Template::parse(text).map_err(|e| at_value("expect", text)(format!("in expect: {e}")))?;
